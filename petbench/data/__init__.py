@@ -1,0 +1,1 @@
+"""Data model, protocol splits, normalisation and slicing."""

@@ -1,0 +1,1 @@
+"""Dataset implementations (readers, simulators); their plugins live in default_plugins/."""

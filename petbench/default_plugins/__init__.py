@@ -1,0 +1,1 @@
+"""What the host itself registers, through the same hooks as any plugin."""

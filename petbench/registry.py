@@ -1,0 +1,74 @@
+"""Name -> entry registries for datasets, methods and metrics, with provenance."""
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PluginError, UserError
+
+
+@dataclass
+class Entry:
+    """One registered dataset, method or metric and who supplied it."""
+
+    name: str
+    target: Any  # the class / Metric, or a lazy "module:attr" string
+    plugin: str
+    dist: str  # "name==version" of the distribution, or "" for plugins registered in-process
+    description: str = ""
+
+    def load(self) -> Any:
+        if isinstance(self.target, str):
+            module_name, _, attr = self.target.partition(":")
+            try:
+                self.target = getattr(importlib.import_module(module_name), attr)
+            except Exception as exc:  # a lazy target that does not import is the plugin's fault
+                raise PluginError(
+                    f"{self.name!r} from plugin {self.plugin!r} ({self.dist or 'in-process'}) "
+                    f"failed to load {self.target!r}: {exc}"
+                ) from exc
+        return self.target
+
+
+@dataclass
+class Registry:
+    """Entries of one kind ("dataset", "method" or "metric")."""
+
+    kind: str
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    def add(self, entry: Entry) -> None:
+        previous = self.entries.get(entry.name)
+        if previous is not None:
+            raise PluginError(
+                f"{self.kind} {entry.name!r} is registered twice: by plugin {previous.plugin!r} "
+                f"({previous.dist or 'in-process'}) and by plugin {entry.plugin!r} "
+                f"({entry.dist or 'in-process'}); uninstall or disable one of them"
+            )
+        self.entries[entry.name] = entry
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.entries
+
+    def __iter__(self):
+        return iter(self.entries[name] for name in self.names())
+
+    def entry(self, name: str) -> Entry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise UserError(unknown_name_message(self.kind, name, self.names())) from None
+
+    def get(self, name: str) -> Any:
+        return self.entry(name).load()
+
+
+def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r}.{hint} Valid: {', '.join(valid) or '(none installed)'}"
