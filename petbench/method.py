@@ -87,7 +87,8 @@ class Method:
 
     # -- what a method implements ----------------------------------------------------------
     def stages(self) -> list[Stage]:
-        """The training stages, in order (after the host moved ``self.nets`` to the device)."""
+        """The training stages, in order. The host calls this once per run, after it moved
+        ``self.nets`` to the training device, so optimisers are created here."""
         return []
 
     def predict(self, lpet: torch.Tensor) -> torch.Tensor:
@@ -101,9 +102,6 @@ class Method:
 
     def parameter_count(self) -> int:
         return sum(p.numel() for name in self.inference_modules() for p in self.nets[name].parameters())
-
-    def training_sources(self) -> list[str]:
-        return sorted({source for stage in self.stages() for source in stage.sources})
 
     @property
     def device(self) -> torch.device:

@@ -1,0 +1,48 @@
+"""``petbench compare``: the leaderboard of recorded runs."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from ..errors import UserError
+from ..results import find_records
+from ..results.formats import FORMATS, render
+from ..results.leaderboard import build_leaderboard
+from ..runner import DEFAULT_RESULTS
+
+
+def compare(
+    results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of run records."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only runs on this dataset."),
+    drf: Optional[int] = typer.Option(None, "--drf", help="Only runs at this dose reduction factor."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: all recorded)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, latex, csv or json."),
+) -> None:
+    """One row per method: mean ± std over test subjects (pooled over seeds), best marked."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    records = find_records(results)
+    if not records:
+        raise UserError(f"no finished runs under {results}; start one with `petbench run --method lpet --dataset phantom`")
+    if dataset is not None:
+        records = [r for r in records if r.dataset == dataset]
+    if drf is not None:
+        records = [r for r in records if r.data["protocol"]["drf"] == drf]
+    if not records:
+        raise UserError(f"no finished runs under {results} match --dataset {dataset} --drf {drf}")
+    wanted = [m.strip() for m in metrics.split(",")] if metrics else None
+    board = build_leaderboard(records, wanted)
+    if wanted:
+        missing = [m for m in wanted if m not in board.metrics]
+        if missing:
+            raise UserError(f"metric {missing[0]!r} is in no recorded run; recorded: {', '.join(board.metrics) or 'none'}")
+    output = render(board, fmt)
+    if isinstance(output, str):
+        typer.echo(output)
+    else:
+        Console().print(output)
+
+
+def add_to(app: typer.Typer) -> None:
+    app.command("compare")(compare)

@@ -1,0 +1,63 @@
+"""Render a leaderboard as a terminal table, Markdown, LaTeX, CSV or JSON."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from rich.table import Table
+from tabulate import tabulate
+
+from ..errors import UserError
+from .leaderboard import Leaderboard
+
+FORMATS = ("table", "markdown", "latex", "csv", "json")
+
+
+def metric_header(name: str, info: dict) -> str:
+    arrow = "↑" if info["higher_is_better"] else "↓"
+    unit = f" [{info['unit']}]" if info.get("unit") else ""
+    return f"{name.upper()}{unit} {arrow}"
+
+
+def cells(board: Leaderboard, bold: tuple[str, str]) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells; the best value of each metric wrapped in ``bold``."""
+    table = board.table
+    show_group = table[["dataset", "drf"]].drop_duplicates().shape[0] > 1
+    header = (["Dataset", "DRF"] if show_group else []) + ["Method"]
+    header += [metric_header(m, info) for m, info in board.metrics.items()] + ["Params", "Runs"]
+    best = {m: board.best(m) for m in board.metrics}
+    rows = []
+    for i, row in table.iterrows():
+        line = ([row["dataset"], str(row["drf"])] if show_group else []) + [row["method"]]
+        for metric in board.metrics:
+            digits = 4 if abs(row[f"{metric}_mean"]) < 10 else 2
+            text = f"{row[f'{metric}_mean']:.{digits}f} ± {row[f'{metric}_std']:.{digits}f}"
+            line.append(f"{bold[0]}{text}{bold[1]}" if best[metric][i] else text)
+        params = row.get("parameters")
+        line.append(f"{params / 1e6:.2f}M" if params else "–")
+        line.append(str(row["runs"]))
+        rows.append(line)
+    return header, rows
+
+
+def render(board: Leaderboard, fmt: str):
+    """A string, or a rich Table for ``table``."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if fmt == "csv":
+        return board.table.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps({"metrics": board.metrics, "rows": json.loads(board.table.to_json(orient="records"))}, indent=2)
+    if fmt == "markdown":
+        header, rows = cells(board, ("**", "**"))
+        return tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
+    if fmt == "latex":
+        header, rows = cells(board, (r"\textbf{", "}"))
+        header = [h.replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$") for h in header]
+        rows = [[c.replace("±", r"$\pm$") for c in row] for row in rows]
+        return tabulate(rows, headers=header, tablefmt="latex_raw", disable_numparse=True)
+    header, rows = cells(board, ("[bold green]", "[/bold green]"))
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
+    return table

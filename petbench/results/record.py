@@ -1,0 +1,86 @@
+"""A run's record: one directory with run.json, metrics.csv, predictions and checkpoints.
+
+``run.json`` is written atomically at the start (status ``running``) and again at the end
+(``finished`` or ``failed``). Only a ``finished`` record with its metrics file is ever read as a
+result; a record is readable without the plugin that made it (directions and conventions of
+the metrics are stored in it).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import atomic_write_json, atomic_write_text
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.csv"
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    data: dict
+
+    # -- reading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: Path) -> "RunRecord | None":
+        try:
+            data = json.loads((Path(path) / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return cls(Path(path), data)
+
+    @property
+    def run_id(self) -> str:
+        return self.data.get("run_id", self.path.name)
+
+    @property
+    def status(self) -> str:
+        return self.data.get("status", "unknown")
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished" and (self.path / METRICS_FILE).exists()
+
+    @property
+    def method(self) -> str:
+        return self.data["method"]["name"]
+
+    @property
+    def dataset(self) -> str:
+        return self.data["dataset"]["name"]
+
+    @property
+    def summary(self) -> dict:
+        return self.data.get("summary", {})
+
+    @property
+    def config(self) -> dict:
+        return self.data.get("config", {})
+
+    def rows(self) -> pd.DataFrame:
+        """Per-subject metric rows: subject, metric, value."""
+        return pd.read_csv(self.path / METRICS_FILE, dtype={"subject": str})
+
+    # -- writing -------------------------------------------------------------------------
+    def save(self) -> None:
+        atomic_write_json(self.path / RUN_FILE, self.data)
+
+    def write_rows(self, rows: pd.DataFrame) -> None:
+        atomic_write_text(self.path / METRICS_FILE, rows.to_csv(index=False))
+
+
+def find_records(results_dir: Path, finished_only: bool = True) -> list[RunRecord]:
+    """Every run record under ``results_dir`` (sorted by id)."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return []
+    records = []
+    for run_file in sorted(results_dir.glob(f"*/{RUN_FILE}")):
+        record = RunRecord.load(run_file.parent)
+        if record is not None and (record.finished or not finished_only):
+            records.append(record)
+    return records
