@@ -1,0 +1,18 @@
+"""Shared fixtures: an isolated plugin host with the toy dataset and method, a results folder."""
+import pytest
+
+from petbench.plugins import set_host
+from petbench.testing.toys import TOY_PLUGIN, isolated_host
+
+
+@pytest.fixture
+def host():
+    host = isolated_host(TOY_PLUGIN)
+    set_host(host)
+    yield host
+    set_host(None)
+
+
+@pytest.fixture
+def results(tmp_path):
+    return tmp_path / "results"

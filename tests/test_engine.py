@@ -1,0 +1,148 @@
+"""The training engine: resume gives the same weights, NaN guard, stage reuse, data streams."""
+import pytest
+import torch
+from torch import nn
+
+from petbench import Method, Stage
+from petbench.data.slices import TrainingData
+from petbench.engine import train
+from petbench.errors import TrainingDiverged
+from petbench.testing.toys import TinyMethod
+
+CPU = torch.device("cpu")
+
+
+def tiny_data(n=24, size=8):
+    g = torch.Generator().manual_seed(0)
+    spet = torch.rand(n, 1, size, size, generator=g)
+    lpet = spet + 0.2 * torch.randn(n, 1, size, size, generator=g)
+    return TrainingData({"lpet": lpet, "spet": spet, "lpet_u": lpet, "spet_u": torch.rand(n + 5, 1, size, size)})
+
+
+def make_method(**options):
+    torch.manual_seed(0)
+    return TinyMethod({"epochs": 3, "batch_size": 4, **options})
+
+
+def weights(method):
+    return {k: v.clone() for k, v in method.nets.state_dict().items()}
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_after_a_crash_gives_the_same_final_weights(tmp_path):
+    reference = make_method()
+    train(reference, reference.stages(), tiny_data(), seed=1, device=CPU, progress=False)
+
+    crashing = make_method()
+    stages = crashing.stages()
+    original = stages[0].step
+
+    def step_that_crashes_in_epoch_3(batch, ctx):
+        if ctx.epoch == 2:
+            raise Interrupt
+        return original(batch, ctx)
+
+    stages[0].step = step_that_crashes_in_epoch_3
+    with pytest.raises(Interrupt):
+        train(crashing, stages, tiny_data(), seed=1, device=CPU, checkpoint_dir=tmp_path, progress=False)
+    assert (tmp_path / "last.pt").exists()
+
+    resumed = make_method()  # a fresh process: new modules, same configuration
+    reports = train(resumed, resumed.stages(), tiny_data(), seed=1, device=CPU, checkpoint_dir=tmp_path, progress=False)
+    for key, value in weights(reference).items():
+        torch.testing.assert_close(resumed.nets.state_dict()[key], value, rtol=0, atol=0)
+    assert reports[0].steps == 3 * 6
+
+
+def test_different_seeds_give_different_weights():
+    a, b = make_method(), make_method()
+    train(a, a.stages(), tiny_data(), seed=1, device=CPU, progress=False)
+    train(b, b.stages(), tiny_data(), seed=2, device=CPU, progress=False)
+    assert not torch.equal(a.nets["net"][0].weight, b.nets["net"][0].weight)
+
+
+def test_nan_loss_stops_the_run_naming_stage_and_loss():
+    method = make_method()
+    stages = method.stages()
+    original = stages[0].step
+
+    def exploding(batch, ctx):
+        losses = dict(original(batch, ctx))
+        if ctx.step_index == 2:
+            losses["l1"] = torch.tensor(float("nan"))
+        return losses
+
+    stages[0].step = exploding
+    with pytest.raises(TrainingDiverged, match=r"stage 'supervised', epoch 1, step 3: loss l1 = nan"):
+        train(method, stages, tiny_data(), seed=0, device=CPU, progress=False)
+
+
+class TwoStage(Method):
+    name = "two-stage"
+    defaults = {"second_lr": 1e-2}
+
+    def __init__(self, options=None, preset=None):
+        super().__init__(options, preset)
+        self.nets["encoder"] = nn.Conv2d(1, 1, 3, padding=1)
+        self.nets["head"] = nn.Conv2d(1, 1, 3, padding=1)
+        self.seen = []
+
+    def stages(self):
+        enc, head = self.nets["encoder"], self.nets["head"]
+        opt1 = torch.optim.SGD(enc.parameters(), lr=1e-2)
+        opt2 = torch.optim.SGD(head.parameters(), lr=self.options["second_lr"])
+
+        def pretrain(batch, ctx):
+            self.seen.append(set(batch))
+            loss = (enc(batch["lpet_u"]) - batch["lpet_u"]).abs().mean()
+            ctx.backward_step(loss, opt1)
+            return {"rec": loss}
+
+        def finetune(batch, ctx):
+            self.seen.append(set(batch))
+            loss = (head(enc(batch["lpet"]).detach()) - batch["spet"]).abs().mean()
+            ctx.backward_step(loss, opt2)
+            return {"l1": loss}
+
+        return [Stage("pretrain", pretrain, {"sgd": opt1}, ("encoder",), sources=("unpaired_lpet", "unpaired_spet"),
+                      epochs=2, batch_size=4, reuse_key={"stage": "pretrain"}),
+                Stage("finetune", finetune, {"sgd": opt2}, ("head",), epochs=1, batch_size=4)]
+
+    def predict(self, lpet):
+        return self.nets["head"](self.nets["encoder"](lpet))
+
+
+def test_stage_with_reuse_key_is_trained_once_and_shared(tmp_path):
+    fingerprint = {"data": "tiny"}
+    torch.manual_seed(0)
+    first = TwoStage()
+    train(first, first.stages(), tiny_data(), seed=0, device=CPU, stage_cache_dir=tmp_path,
+          data_fingerprint=fingerprint, run_id="run-a", progress=False)
+    torch.manual_seed(1)  # a different variant with different initial weights
+    second = TwoStage({"second_lr": 1e-3})
+    reports = train(second, second.stages(), tiny_data(), seed=0, device=CPU, stage_cache_dir=tmp_path,
+                    data_fingerprint=fingerprint, run_id="run-b", progress=False)
+    assert reports[0].reused_from == "run-a" and reports[1].reused_from is None
+    torch.testing.assert_close(second.nets["encoder"].weight, first.nets["encoder"].weight)
+    assert all(keys == {"lpet", "spet"} for keys in second.seen)  # pretrain did not run again
+
+    other_seed = TwoStage()
+    reports = train(other_seed, other_seed.stages(), tiny_data(), seed=5, device=CPU, stage_cache_dir=tmp_path,
+                    data_fingerprint=fingerprint, progress=False)
+    assert reports[0].reused_from is None
+
+
+def test_batches_carry_the_keys_of_the_stage_sources():
+    method = TwoStage()
+    train(method, method.stages(), tiny_data(), seed=0, device=CPU, progress=False)
+    assert method.seen[0] == {"lpet_u", "spet_u"}
+    assert method.seen[-1] == {"lpet", "spet"}
+
+
+def test_steps_per_epoch_bounds_an_epoch():
+    method = make_method(steps_per_epoch=2)
+    reports = train(method, method.stages(), tiny_data(), seed=0, device=CPU, progress=False)
+    assert reports[0].steps == 3 * 2
