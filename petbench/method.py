@@ -29,6 +29,7 @@ class TrainContext:
         self.scaler = scaler
         self.epoch = 0
         self.step_index = 0  # global step within the stage
+        self.stepped = False  # whether an optimiser stepped since the engine last looked
 
     def backward_step(self, loss: torch.Tensor, *optimizers: torch.optim.Optimizer,
                       retain_graph: bool = False) -> None:
@@ -39,6 +40,7 @@ class TrainContext:
             self.scaler.scale(loss).backward(retain_graph=retain_graph)
         for optimizer in optimizers:
             self.scaler.step(optimizer)
+        self.stepped = True
 
 
 StepFn = Callable[[dict, TrainContext], Mapping[str, Any]]

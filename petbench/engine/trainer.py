@@ -109,7 +109,9 @@ def run_stage(method, stage: Stage, index: int, data: TrainingData, *, seed, dev
                 with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32,
                                     enabled=amp_dtype is not None):
                     raw = stage.step(batch, ctx)
-                scaler.update()
+                if ctx.stepped:  # the fp16 loss scale adapts once per step, after all its updates
+                    scaler.update()
+                    ctx.stepped = False
                 losses = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in raw.items()}
                 bad = [k for k, v in losses.items() if not math.isfinite(v)]
                 if bad:
