@@ -28,7 +28,8 @@ def save_volume(path: str | os.PathLike, volume_zyx: np.ndarray, affine: np.ndar
     image.header.set_xyzt_units("mm")
     if units:
         image.header["descrip"] = units.encode()[:79]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".nii.gz")
+    suffix = ".nii.gz" if path.name.endswith(".gz") else ".nii"  # nibabel picks compression by suffix
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
     os.close(fd)
     try:
         nib.save(image, tmp)

@@ -1,0 +1,145 @@
+"""The conversion cache: each source is read once; header facts kept as JSON, volumes as NIfTI.
+
+Location: ``$PETBENCH_CACHE`` or ``~/.cache/petbench``, one folder per dataset. Entries are keyed
+by a hash of what they were made from (the source's file names, sizes and modification times,
+and the preprocessing options), so a changed download or option makes a new entry. Every write
+is atomic (temporary file + rename); a volume's JSON sidecar is written last and records the
+NIfTI file's SHA-256, so a half-written, truncated or altered entry is detected and rebuilt.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ...data.nifti import load_volume, save_volume
+from ...errors import UserError
+from .problems import logger
+
+CACHE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PETBENCH_CACHE") or Path.home() / ".cache" / "petbench").expanduser()
+
+
+def source_signature(path: Path, files: tuple[str, ...] = ()) -> str:
+    """What identifies a source's content cheaply: its path and each file's name, size and mtime."""
+    entries = [(name, (path / name).stat()) for name in sorted(files)] if files else [("", path.stat())]
+    text = json.dumps([str(path.resolve()), [(name, st.st_size, st.st_mtime_ns) for name, st in entries]])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def key_hash(key: dict) -> str:
+    return hashlib.sha256(json.dumps({"version": CACHE_VERSION, **key}, sort_keys=True).encode()).hexdigest()[:40]
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ConversionCache:
+    """Cache entries of one dataset (``namespace``) under :func:`cache_dir`."""
+
+    def __init__(self, namespace: str, root: Path | None = None) -> None:
+        self.root = (root or cache_dir()) / namespace
+
+    # -- header facts --------------------------------------------------------------------------
+    def get_json(self, kind: str, key: dict) -> dict | None:
+        path = self.path(kind, key, ".json")
+        entry = self.read_json(path)
+        if entry is None:
+            return None
+        if entry.get("key") != key:
+            self.discard(path, reason="its key does not match")
+            return None
+        return entry.get("data")
+
+    def put_json(self, kind: str, key: dict, data: dict) -> None:
+        self.write(lambda: write_json_atomic(self.path(kind, key, ".json"), {"key": key, "data": data}))
+
+    # -- volumes -------------------------------------------------------------------------------
+    def get_volume(self, key: dict) -> tuple[np.ndarray, np.ndarray, dict] | None:
+        """``(volume [z, y, x], affine, meta)`` or None when absent or broken (a broken entry is removed)."""
+        volume_path, sidecar_path = self.path("volumes", key, ".nii.gz"), self.path("volumes", key, ".json")
+        sidecar = self.read_json(sidecar_path)
+        if sidecar is None:
+            return None
+        if sidecar.get("key") != key:
+            self.discard(sidecar_path, volume_path, reason="its key does not match")
+            return None
+        if not volume_path.is_file() or file_sha256(volume_path) != sidecar.get("sha256"):
+            self.discard(sidecar_path, volume_path, reason="the NIfTI file is missing or its checksum differs")
+            return None
+        try:
+            volume, affine = load_volume(volume_path)
+        except UserError as exc:
+            self.discard(sidecar_path, volume_path, reason=str(exc))
+            return None
+        if list(volume.shape) != sidecar.get("shape"):
+            self.discard(sidecar_path, volume_path, reason="its shape differs from the record")
+            return None
+        return volume, affine, sidecar.get("meta", {})
+
+    def put_volume(self, key: dict, volume: np.ndarray, affine: np.ndarray, meta: dict) -> None:
+        volume_path, sidecar_path = self.path("volumes", key, ".nii.gz"), self.path("volumes", key, ".json")
+
+        def write():
+            save_volume(volume_path, volume, affine)
+            write_json_atomic(sidecar_path, {"key": key, "sha256": file_sha256(volume_path),
+                                             "shape": list(volume.shape), "meta": meta})
+
+        self.write(write)
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def path(self, kind: str, key: dict, suffix: str) -> Path:
+        digest = key_hash(key)
+        return self.root / kind / digest[:2] / (digest + suffix)
+
+    def read_json(self, path: Path) -> dict | None:
+        if not path.is_file():
+            return None
+        try:
+            with open(path) as handle:
+                entry = json.load(handle)
+            if not isinstance(entry, dict):
+                raise ValueError("not a JSON object")
+            return entry
+        except (OSError, ValueError) as exc:
+            self.discard(path, path.with_suffix("").with_suffix(".nii.gz"), reason=f"unreadable JSON ({exc})")
+            return None
+
+    def discard(self, *paths: Path, reason: str) -> None:
+        logger.warning("corrupt cache entry %s (%s); rebuilding it", paths[0], reason)
+        for path in paths:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+
+    def write(self, action) -> None:
+        try:
+            action()
+        except OSError as exc:
+            raise UserError(f"cannot write the petbench cache under {self.root} ({exc.strerror or exc}); "
+                            "set PETBENCH_CACHE to a writable folder") from None
