@@ -1,4 +1,7 @@
-"""Errors that the CLI turns into one clear line and exit code 2."""
+"""Errors that the CLI turns into one clear line (exit code 2 for a user's mistake, 1 for a failed run)."""
+from __future__ import annotations
+
+import traceback as _traceback
 
 
 class UserError(Exception):
@@ -14,3 +17,27 @@ class PluginError(Exception):
 
 class TrainingDiverged(Exception):
     """A loss became NaN or Inf; the run is recorded as failed."""
+
+
+class PluginRunError(PluginError):
+    """A plugin's own code raised during a run (not a :class:`UserError` and not a divergence).
+
+    It names the role (``method``, ``dataset`` or ``metric``), the registered name, the plugin
+    and distribution that supplied it and the phase of the run; the original exception is its
+    ``__cause__`` and its formatted traceback is kept in :attr:`traceback`. The run is recorded
+    as failed; the CLI prints :meth:`line` and exits with code 1.
+    """
+
+    def __init__(self, role: str, name: str, plugin: str, dist: str, phase: str, error: BaseException):
+        self.role, self.name, self.plugin, self.dist, self.phase = role, name, plugin, dist, phase
+        self.exception = f"{type(error).__name__}: {error}"
+        self.traceback = "".join(_traceback.format_exception(type(error), error, error.__traceback__))
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        return (f"{self.role} {self.name!r} from plugin {self.plugin!r} ({self.dist or 'in-process'}) "
+                f"raised during {self.phase}: {self.exception}")
+
+    def as_dict(self) -> dict:
+        return {"role": self.role, "name": self.name, "plugin": self.plugin, "dist": self.dist,
+                "phase": self.phase, "exception": self.exception, "traceback": self.traceback}

@@ -7,6 +7,7 @@ to register is recorded in :attr:`PluginHost.failures` and stops nothing else, u
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import os
@@ -18,11 +19,15 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError
-from .registry import Entry, Registry
+from .registry import Entry, Registry, validate_target
 
 DEFAULT_PLUGINS = (
     "petbench.default_plugins.metrics",
     "petbench.default_plugins.lpet",
+    "petbench.default_plugins.udpet",
+    "petbench.default_plugins.folder",
+    "petbench.default_plugins.phantom",
+    "petbench.default_plugins.paper_metrics",
 )
 
 ENTRY_POINT_GROUP = "petbench"
@@ -40,6 +45,11 @@ class PluginFailure:
 
     def line(self) -> str:
         return f"plugin {self.name!r} ({self.dist or 'in-process'}) failed at {self.stage}: {self.error}"
+
+
+#: The names of the hooks a plugin can implement (see :mod:`petbench.hookspecs`).
+HOOK_NAMES = tuple(sorted(name for name, value in vars(hookspecs).items()
+                          if callable(value) and hasattr(value, "petbench_spec")))
 
 
 @dataclass
@@ -68,10 +78,24 @@ class PluginHost:
 
     # -- registering plugins -------------------------------------------------------------
     def add(self, plugin: object, name: str, dist: str = "", builtin: bool = False) -> None:
-        """Register a plugin object (module or instance) under ``name``."""
+        """Register a plugin object (module or instance) under ``name``.
+
+        A plugin whose hook implementations do not fit the specs (an unknown hook, a misspelt
+        argument, a hook function without ``@hookimpl``) is refused with a :class:`PluginError`
+        naming it, and nothing of it stays registered.
+        """
         if name in disabled_plugins():
             return
-        self.pm.register(plugin, name=name)
+        where = f"plugin {name!r} ({dist or 'in-process'})"
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"{where}: " + " ".join(str(exc).split())) from None
+        try:
+            check_hooks(self.pm, plugin, name, where)
+        except PluginError:
+            self.pm.unregister(name=name)
+            raise
         self.infos[name] = PluginInfo(name=name, dist=dist, builtin=builtin)
         self.__dict__.pop("registries", None)  # rebuild on next access
 
@@ -83,7 +107,8 @@ class PluginHost:
     def fail(self, failure: PluginFailure) -> None:
         if self.strict:
             raise PluginError(failure.line())
-        self.failures.append(failure)
+        if failure.line() not in {f.line() for f in self.failures}:  # e.g. register_commands on every create_app
+            self.failures.append(failure)
 
     # -- registries ----------------------------------------------------------------------
     @cached_property
@@ -125,17 +150,52 @@ class PluginHost:
     def provenance(self, entry: Entry) -> dict:
         return {"plugin": entry.plugin, "dist": entry.dist}
 
+    # -- commands ------------------------------------------------------------------------
+    def add_commands(self, cli) -> None:
+        """Call every plugin's ``register_commands`` on its own: one that raises is recorded
+        as a failure (fatal in strict mode) and the other plugins' commands stay."""
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            info = self.infos.get(impl.plugin_name)
+            dist = info.dist if info else ""
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:
+                self.fail(PluginFailure(impl.plugin_name, dist, "register", f"{type(exc).__name__}: {exc}",
+                                        traceback.format_exc()))
+
+
+def check_hooks(pm: pluggy.PluginManager, plugin: object, name: str, where: str) -> None:
+    """Refuse hook implementations petbench would never call: an unknown hook name (a typo)
+    and a function named like a hook but not marked with ``@petbench.hookimpl``."""
+    implemented = set()
+    for caller in pm.get_hookcallers(plugin) or []:
+        implemented.add(caller.name)
+        if caller.has_spec():
+            continue
+        if any(impl.plugin_name == name and not impl.optionalhook for impl in caller.get_hookimpls()):
+            close = difflib.get_close_matches(caller.name, HOOK_NAMES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Valid hooks: {', '.join(HOOK_NAMES)}"
+            raise PluginError(f"{where} implements {caller.name!r}, which is not a petbench hook.{hint}")
+    for hook_name in HOOK_NAMES:
+        if hook_name not in implemented and callable(getattr(plugin, hook_name, None)):
+            raise PluginError(f"{where} defines {hook_name}() without @petbench.hookimpl, so petbench would "
+                              f"never call it; decorate it with @hookimpl (from petbench import hookimpl)")
+
 
 def make_entry(kind: str, target, info: PluginInfo) -> Entry:
+    where = f"plugin {info.name!r} ({info.dist or 'in-process'})"
     if isinstance(target, str):
+        if ":" not in target:
+            raise PluginError(f"{where} registered the {kind} {target!r}; a lazy target is 'module:attribute'")
         name = target.rpartition(":")[2].lower()
-        return Entry(name=name, target=target, plugin=info.name, dist=info.dist)
+        return Entry(name=name, target=target, plugin=info.name, dist=info.dist, kind=kind)
+    validate_target(kind, target, where)
     name = getattr(target, "name", None)
     if not name or not isinstance(name, str):
-        raise PluginError(f"a {kind} registered by plugin {info.name!r} has no string 'name'")
+        raise PluginError(f"a {kind} registered by {where} has no string 'name'")
     description = (getattr(target, "description", "") or "").strip().splitlines()
     return Entry(name=name, target=target, plugin=info.name, dist=info.dist,
-                 description=description[0] if description else "")
+                 description=description[0] if description else "", kind=kind)
 
 
 def get_plugin_manager(*, entrypoints: bool = True, builtins: bool = True,

@@ -18,17 +18,21 @@ class Entry:
     plugin: str
     dist: str  # "name==version" of the distribution, or "" for plugins registered in-process
     description: str = ""
+    kind: str = ""  # "dataset", "method" or "metric": what a lazy target must turn out to be
 
     def load(self) -> Any:
         if isinstance(self.target, str):
             module_name, _, attr = self.target.partition(":")
             try:
-                self.target = getattr(importlib.import_module(module_name), attr)
+                target = getattr(importlib.import_module(module_name), attr)
             except Exception as exc:  # a lazy target that does not import is the plugin's fault
                 raise PluginError(
                     f"{self.name!r} from plugin {self.plugin!r} ({self.dist or 'in-process'}) "
-                    f"failed to load {self.target!r}: {exc}"
+                    f"failed to load {self.target!r}: {type(exc).__name__}: {exc}"
                 ) from exc
+            if self.kind:
+                validate_target(self.kind, target, f"plugin {self.plugin!r} ({self.dist or 'in-process'})")
+            self.target = target
         return self.target
 
 
@@ -66,6 +70,26 @@ class Registry:
 
     def get(self, name: str) -> Any:
         return self.entry(name).load()
+
+
+def validate_target(kind: str, target: Any, where: str) -> None:
+    """Refuse a registered object that is not what the role needs (a class for datasets and
+    methods, a :class:`~petbench.Metric` for metrics), naming the plugin that registered it."""
+    from .dataset import Dataset
+    from .method import Method
+    from .metric import Metric
+
+    if kind == "metric":
+        if not isinstance(target, Metric):
+            raise PluginError(f"{where} registered {target!r} as a metric, but it is not a petbench.Metric")
+        return
+    base = {"dataset": Dataset, "method": Method}[kind]
+    if isinstance(target, base):
+        raise PluginError(f"{where} registered an instance of {type(target).__name__} as a {kind}; "
+                          f"register the class itself")
+    if not (isinstance(target, type) and issubclass(target, base)):
+        raise PluginError(f"{where} registered {target!r} as a {kind}, but it is not a subclass of "
+                          f"petbench.{base.__name__}")
 
 
 def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:

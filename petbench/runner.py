@@ -5,6 +5,7 @@ import hashlib
 import json
 import shutil
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,11 +22,11 @@ from .data.slices import TrainingData, to_slices
 from .engine import train
 from .engine.checkpoint import seed_everything
 from .engine.device import resolve_device, resolve_precision
-from .errors import TrainingDiverged, UserError
-from .evaluation import predict_volume, score
+from .errors import PluginError, PluginRunError, TrainingDiverged, UserError
+from .evaluation import predict_volume
 from .method import SOURCES
 from .plugins import PluginHost
-from .registry import unknown_name_message
+from .registry import Entry, unknown_name_message
 from .results.environment import environment
 from .results.record import RunRecord
 
@@ -66,10 +67,28 @@ def run_id_for(identity: dict) -> str:
     return f"{identity['method']}_{identity['dataset']}_drf{p['drf']}_seed{identity['seed']}_{digest}"
 
 
+@contextmanager
+def plugin_code(role: str, entry: Entry, phase: str):
+    """Attribute an exception raised in a plugin's code to that plugin: anything but a
+    :class:`UserError`, a :class:`PluginError` or a divergence becomes a :class:`PluginRunError`
+    naming the role, the name, the plugin and its distribution (the original is its cause)."""
+    try:
+        yield
+    except (UserError, PluginError, TrainingDiverged):
+        raise
+    except Exception as exc:
+        raise PluginRunError(role, entry.name, entry.plugin, entry.dist, phase, exc) from exc
+
+
 def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RESULTS, *, force: bool = False,
             progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
     """Train, evaluate and record one run; returns its record (an existing finished one unless
-    ``force``). A user's mistake raises :class:`UserError` before anything is written."""
+    ``force``). A user's mistake raises :class:`UserError` before anything is written.
+
+    An exception from a plugin's code (the method, the dataset or a metric) is raised as a
+    :class:`PluginRunError` naming the plugin and its distribution; once the record exists it is
+    saved as ``failed`` with that error and a ``failure`` entry (role, plugin, dist, phase,
+    traceback)."""
     results_dir = Path(results_dir)
     device = resolve_device(config.device)
     amp_dtype = resolve_precision(config.precision, device)
@@ -77,12 +96,18 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
     method_entry, dataset_entry = host.methods.entry(config.method), host.datasets.entry(config.dataset)
     metric_names = config.metrics or host.metrics.names()
     metrics = [host.metrics.get(name) for name in metric_names]
-    dataset = dataset_entry.load()(**config.dataset_options)
+    metric_entries = {name: host.metrics.entry(name) for name in metric_names}
+    dataset_cls = dataset_entry.load()
+    with plugin_code("dataset", dataset_entry, "construction"):
+        dataset = dataset_cls(**config.dataset_options)
     if config.protocol.drf not in dataset.drfs:
         raise UserError(f"dataset {dataset.name!r} has no DRF {config.protocol.drf}; "
                         f"valid: {', '.join(map(str, dataset.drfs))}")
     seed_everything(config.seed)
-    method = method_entry.load()(config.method_options, preset)
+    method_cls = method_entry.load()
+    with plugin_code("method", method_entry, "construction"):
+        method = method_cls(config.method_options, preset)
+        parameters, extras = method.parameter_count(), method_extras(method)
     identity = {"method": method.name, "method_options": method.options, "dataset": dataset.name,
                 "dataset_options": dataset.options, "protocol": config.protocol.as_dict(), "seed": config.seed,
                 "metrics": metric_names}
@@ -95,8 +120,9 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
     has_drf = getattr(dataset, "available_drfs", None)
-    splits = split_subjects(dataset.name, dataset.subject_ids(), config.protocol,
-                            (lambda sid: config.protocol.drf in has_drf(sid)) if has_drf else (lambda sid: True))
+    with plugin_code("dataset", dataset_entry, "listing subjects"):
+        splits = split_subjects(dataset.name, dataset.subject_ids(), config.protocol,
+                                (lambda sid: config.protocol.drf in has_drf(sid)) if has_drf else (lambda sid: True))
     log(preset_note)
     record = RunRecord(run_dir, {
         "run_id": run_id, "status": "running", "started_at": now(), "finished_at": None,
@@ -104,7 +130,7 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
                    "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32"},
         "method": {"name": method.name, "plugin": method_entry.plugin, "dist": method_entry.dist,
                    "description": method_entry.description, "options": method.options,
-                   "parameters": method.parameter_count(), **method_extras(method)},
+                   "parameters": parameters, **extras},
         "dataset": {"name": dataset.name, "plugin": dataset_entry.plugin, "dist": dataset_entry.dist,
                     "options": dataset.options, "units": dataset.units,
                     "normalization": dataset.normalization.describe()},
@@ -118,10 +144,15 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
     record.save()
     started = time.perf_counter()
     try:
-        run_body(record, method, dataset, splits, metrics, config, device, amp_dtype, results_dir, progress, log)
+        run_body(record, method, dataset, splits, metrics, config, device, amp_dtype, results_dir, progress, log,
+                 entries={"method": {method.name: method_entry}, "dataset": {dataset.name: dataset_entry},
+                          "metric": metric_entries})
     except BaseException as exc:
         record.data["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         record.data["error"] = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PluginRunError):
+            record.data["error"] = exc.line()
+            record.data["failure"] = exc.as_dict()
         record.data["finished_at"] = now()
         record.save()
         notify(host, record, log)
@@ -135,10 +166,19 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
 
 
 def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunConfig, device, amp_dtype,
-             results_dir: Path, progress: bool, log) -> None:
+             results_dir: Path, progress: bool, log, entries: dict[str, dict[str, Entry]] | None = None) -> None:
+    """The body of a run. ``entries`` (role -> name -> registry entry) says which plugin supplied
+    the method, the dataset and each metric, so an exception in their code names that plugin."""
+    entries = entries or {}
+
+    def blame(role: str, name: str, phase: str):
+        entry = entries.get(role, {}).get(name)
+        return plugin_code(role, entry, phase) if entry is not None else nullcontext()
+
     protocol = config.protocol
-    method.nets.to(device)
-    stages = method.stages()
+    with blame("method", method.name, "stages()"):
+        method.nets.to(device)
+        stages = method.stages()
     sources = sorted({source for stage in stages for source in stage.sources})
     record.data["method"]["training_sources"] = sources
     record.data["method"]["stages"] = [{"name": s.name, "epochs": s.epochs, "batch_size": s.batch_size,
@@ -146,14 +186,12 @@ def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunCon
                                        for s in stages]
     record.save()
 
-    dataset.prepare(splits.test + splits.train, (protocol.drf,))
-    train_subjects = [dataset.load(sid, (protocol.drf,)) for sid in splits.train]
-    if train_subjects:
-        scale = dataset.normalization.fit([s.spet for s in train_subjects])
-    elif stages:
+    with blame("dataset", dataset.name, "loading data"):
+        dataset.prepare(splits.test + splits.train, (protocol.drf,))
+        train_subjects = [dataset.load(sid, (protocol.drf,)) for sid in splits.train]
+        scale = dataset.normalization.fit([s.spet for s in train_subjects]) if train_subjects else 1.0
+    if not train_subjects and stages:
         raise UserError(f"method {method.name!r} trains but --n-train is 0: give it paired training subjects")
-    else:
-        scale = 1.0
     record.data["dataset"]["scale"] = scale
 
     timings = record.data["timings"]
@@ -164,17 +202,20 @@ def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunCon
             tensors["spet"] = torch.cat([to_slices(s.spet, scale) for s in train_subjects])
             tensors["lpet_u"] = tensors["lpet"]  # the Stage-I LPET set is the paired-train LPET
         if "unpaired_spet" in sources:
-            dataset.prepare(splits.unpaired, ())
-            tensors["spet_u"] = torch.cat([to_slices(dataset.load(sid, ()).spet, scale) for sid in splits.unpaired]) \
-                if splits.unpaired else torch.empty(0, 1, 1, 1)
+            with blame("dataset", dataset.name, "loading data"):
+                dataset.prepare(splits.unpaired, ())
+                tensors["spet_u"] = torch.cat([to_slices(dataset.load(sid, ()).spet, scale)
+                                               for sid in splits.unpaired]) \
+                    if splits.unpaired else torch.empty(0, 1, 1, 1)
         data = TrainingData({k: v for k, v in tensors.items() if any(k in SOURCES[s] for s in sources)})
         del train_subjects
         started = time.perf_counter()
-        reports = train(method, stages, data, seed=config.seed, device=device, amp_dtype=amp_dtype,
-                        checkpoint_dir=record.path / "checkpoints", stage_cache_dir=results_dir / ".stages",
-                        data_fingerprint={"dataset": dataset.fingerprint(), "protocol": protocol.as_dict(),
-                                          "splits": record.data["splits"]},
-                        run_id=record.run_id, progress=progress)
+        fingerprint = {"dataset": dataset.fingerprint(), "protocol": protocol.as_dict(),
+                       "splits": record.data["splits"]}
+        with blame("method", method.name, "training"):
+            reports = train(method, stages, data, seed=config.seed, device=device, amp_dtype=amp_dtype,
+                            checkpoint_dir=record.path / "checkpoints", stage_cache_dir=results_dir / ".stages",
+                            data_fingerprint=fingerprint, run_id=record.run_id, progress=progress)
         timings["train_s"] = round(time.perf_counter() - started, 3)
         timings["stages"] = [r.__dict__ for r in reports]
         for report in reports:
@@ -185,14 +226,29 @@ def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunCon
     started = time.perf_counter()
     with Progress(disable=not progress) as bar:
         for sid in bar.track(splits.test, description="evaluating"):
-            subject = dataset.load(sid, (protocol.drf,))
-            pred = predict_volume(method, subject.lpet[protocol.drf], scale, device, amp_dtype=amp_dtype)
+            with blame("dataset", dataset.name, "loading data"):
+                subject = dataset.load(sid, (protocol.drf,))
+            with blame("method", method.name, "prediction"):
+                pred = predict_volume(method, subject.lpet[protocol.drf], scale, device, amp_dtype=amp_dtype)
             if not np.all(np.isfinite(pred)):
                 raise TrainingDiverged(f"method {method.name!r} predicted non-finite values for subject {sid}")
             if config.save_predictions:
                 save_volume(record.path / "predictions" / f"{sid}.nii.gz", pred, subject.affine, dataset.units)
-            rows += [{"subject": sid, "metric": name, "value": value}
-                     for name, value in score(pred, subject.spet, metrics).items()]
+            for metric in list(metrics):
+                try:
+                    with blame("metric", metric.name, "scoring"):
+                        value = metric(pred, subject.spet)
+                except PluginRunError as exc:
+                    if config.metrics:  # asked for by name: the run fails
+                        raise
+                    # one of "every registered metric": a broken metric plugin must not fail every run
+                    log(f"{exc.line()}; it is left out of this run")
+                    metrics.remove(metric)
+                    record.data["metrics"].pop(metric.name, None)
+                    record.data.setdefault("metrics_left_out", {})[metric.name] = exc.as_dict()
+                    rows = [row for row in rows if row["metric"] != metric.name]
+                    continue
+                rows.append({"subject": sid, "metric": metric.name, "value": value})
     timings["evaluate_s"] = round(time.perf_counter() - started, 3)
     frame = pd.DataFrame(rows, columns=["subject", "metric", "value"])
     record.write_rows(frame)
@@ -216,7 +272,9 @@ def notify(host: PluginHost, record: RunRecord, log) -> None:
         try:
             impl.function(record=record)
         except Exception as exc:  # a logger plugin must not lose the run
-            log(f"plugin {impl.plugin_name!r} failed in run_finished: {type(exc).__name__}: {exc}")
+            info = host.infos.get(impl.plugin_name)
+            dist = info.dist if info and info.dist else "in-process"
+            log(f"plugin {impl.plugin_name!r} ({dist}) failed in run_finished: {type(exc).__name__}: {exc}")
 
 
 def now() -> str:

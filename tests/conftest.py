@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated plugin host with the toy dataset and method, a results folder."""
 import pytest
+import torch
 
 from petbench.plugins import set_host
 from petbench.testing.toys import TOY_PLUGIN, isolated_host
@@ -16,3 +17,7 @@ def host():
 @pytest.fixture
 def results(tmp_path):
     return tmp_path / "results"
+
+
+# Tiny tensors: torch's thread pool costs more than it saves, and runs stay reproducible.
+torch.set_num_threads(1)

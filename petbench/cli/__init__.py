@@ -5,46 +5,65 @@
 """
 from __future__ import annotations
 
+import logging
+import traceback
+
 import typer
 from typer.core import TyperGroup
 
-from ..errors import PluginError, TrainingDiverged, UserError
-from ..plugins import PluginHost, get_plugin_manager, set_host
+from ..errors import PluginError, PluginRunError, TrainingDiverged, UserError
+from ..plugins import PluginHost, env_flag, get_plugin_manager, set_host
 
 
 class PetbenchGroup(TyperGroup):
-    """Turns the errors a user can act on into one clear line, without a traceback."""
+    """Turns the errors a user can act on into one clear line, without a traceback
+    (``--traceback`` or ``PETBENCH_TRACEBACK=1`` shows it first)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except PluginRunError as exc:  # a plugin's code raised during a run: the run is recorded as failed
+            self.show_traceback(ctx, exc.traceback)
+            typer.echo(f"Run failed: {exc.line()}", err=True)
+            raise typer.Exit(1) from None
         except (UserError, PluginError) as exc:
+            self.show_traceback(ctx, exc)
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(2) from None
         except TrainingDiverged as exc:
+            self.show_traceback(ctx, exc)
             typer.echo(f"Run failed: {exc}", err=True)
             raise typer.Exit(1) from None
 
+    @staticmethod
+    def show_traceback(ctx, exc_or_text) -> None:
+        if not (ctx.params.get("show_traceback") or env_flag("PETBENCH_TRACEBACK")):
+            return
+        text = exc_or_text if isinstance(exc_or_text, str) else "".join(traceback.format_exception(exc_or_text))
+        typer.echo(text.rstrip(), err=True)
+
 
 def create_app(host: PluginHost | None = None) -> typer.Typer:
-    from . import compare_cmd, data_cmd, list_cmd, plugins_cmd, run_cmd
+    from . import check_cmd, compare_cmd, data_cmd, figure_cmd, grid_cmd, list_cmd, plugins_cmd, run_cmd
 
     if host is not None:
         set_host(host)
     app = typer.Typer(cls=PetbenchGroup, no_args_is_help=True, pretty_exceptions_enable=False,
                       help="petbench: benchmark LPET -> SPET reconstruction methods on PET datasets.")
     app.callback()(global_options)
-    for module in (plugins_cmd, list_cmd, run_cmd, compare_cmd):
+    for module in (plugins_cmd, list_cmd, run_cmd, compare_cmd, check_cmd, grid_cmd, figure_cmd):
         module.add_to(app)
     app.add_typer(data_cmd.load_data_app(), name="data")
     from ..plugins import get_host
 
-    get_host().pm.hook.register_commands(cli=app)
+    get_host().add_commands(app)  # each plugin on its own: one that raises is reported, the rest stay
     return app
 
 
 def global_options(
     strict_plugins: bool = typer.Option(False, "--strict-plugins", help="Fail when any plugin fails to load."),
+    show_traceback: bool = typer.Option(False, "--traceback",
+                                        help="Show the traceback of an error (also PETBENCH_TRACEBACK=1)."),
 ) -> None:
     """petbench: benchmark LPET -> SPET reconstruction methods on PET datasets."""
     if strict_plugins:
@@ -56,7 +75,17 @@ def global_options(
         set_host(get_plugin_manager(strict=True))
 
 
+def show_warnings() -> None:
+    """Datasets report skipped subjects and other problems through the ``petbench`` logger."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    logger = logging.getLogger("petbench")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def main() -> None:
+    show_warnings()
     try:
         app = create_app()
     except PluginError as exc:  # strict mode: a broken plugin is fatal

@@ -16,10 +16,14 @@ def compare(
     results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of run records."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only runs on this dataset."),
     drf: Optional[int] = typer.Option(None, "--drf", help="Only runs at this dose reduction factor."),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: all recorded)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: the challenge-convention ones; add e.g. psnr_paper for the paper's)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, latex, csv or json."),
+    paper_table: Optional[int] = typer.Option(None, "--table", help="1 or 2: the paper's Table I or II (its rows "
+                                              "and order, seed spread, Wilcoxon tests against S3PET)."),
 ) -> None:
-    """One row per method: mean ± std over test subjects (pooled over seeds), best marked."""
+    """One row per method: mean ± std over test subjects (pooled over seeds), best marked.
+
+    With --table 1|2, the paper's Table I or II instead (see docs/reproducing.md)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     records = find_records(results)
@@ -32,12 +36,20 @@ def compare(
     if not records:
         raise UserError(f"no finished runs under {results} match --dataset {dataset} --drf {drf}")
     wanted = [m.strip() for m in metrics.split(",")] if metrics else None
+    if paper_table is not None:
+        from ..grids.tables import build_paper_table, render_paper_table
+
+        show(render_paper_table(build_paper_table(records, paper_table, wanted), fmt))
+        return
     board = build_leaderboard(records, wanted)
     if wanted:
         missing = [m for m in wanted if m not in board.metrics]
         if missing:
             raise UserError(f"metric {missing[0]!r} is in no recorded run; recorded: {', '.join(board.metrics) or 'none'}")
-    output = render(board, fmt)
+    show(render(board, fmt))
+
+
+def show(output) -> None:
     if isinstance(output, str):
         typer.echo(output)
     else:

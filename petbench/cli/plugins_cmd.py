@@ -5,7 +5,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..plugins import get_host
+from ..plugins import disabled_plugins, get_host
 
 
 def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
@@ -18,7 +18,7 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
     if as_json:
         data = {"plugins": [{"name": info.name, "dist": info.dist, "builtin": info.builtin, **provided[info.name]}
                             for info in host.infos.values()],
-                "failures": [f.__dict__ for f in host.failures]}
+                "failures": [f.__dict__ for f in host.failures], "disabled": sorted(disabled_plugins())}
         typer.echo(json.dumps(data, indent=2))
         return
     console = Console()
@@ -30,6 +30,9 @@ def plugins(as_json: bool = typer.Option(False, "--json", help="Machine-readable
     console.print(table)
     for failure in host.failures:
         console.print(f"[red]FAILED[/red] {failure.line()}", markup=True, highlight=False)
+    if disabled_plugins():
+        console.print(f"disabled by PETBENCH_DISABLE_PLUGINS: {', '.join(sorted(disabled_plugins()))}",
+                      markup=False, highlight=False)
 
 
 def add_to(app: typer.Typer) -> None:

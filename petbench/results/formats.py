@@ -5,6 +5,7 @@ import json
 
 import pandas as pd
 from rich.table import Table
+from rich.text import Text
 from tabulate import tabulate
 
 from ..errors import UserError
@@ -57,7 +58,9 @@ def render(board: Leaderboard, fmt: str):
         rows = [[c.replace("±", r"$\pm$") for c in row] for row in rows]
         return tabulate(rows, headers=header, tablefmt="latex_raw", disable_numparse=True)
     header, rows = cells(board, ("[bold green]", "[/bold green]"))
-    table = Table(*header)
+    table = Table()
+    for title in header:
+        table.add_column(Text(title))  # not markup: "PSNR [dB]" would lose its "[dB]"
     for row in rows:
         table.add_row(*row)
     return table

@@ -25,6 +25,13 @@ class Leaderboard:
         return column == group_best
 
 
+def default_metrics(metric_info: dict[str, dict]) -> list[str]:
+    """The challenge-convention metrics when the records have any (other conventions, such as the
+    paper's, are shown when asked for by name), else every recorded metric."""
+    challenge = [name for name, info in metric_info.items() if info.get("convention") == "challenge"]
+    return challenge or list(metric_info)
+
+
 def tidy_rows(records: list[RunRecord]) -> pd.DataFrame:
     """One row per (run, subject, metric) with the run's method, dataset, DRF and seed."""
     frames = []
@@ -46,7 +53,7 @@ def build_leaderboard(records: list[RunRecord], metrics: list[str] | None = None
         for name, info in record.data.get("metrics", {}).items():
             metric_info.setdefault(name, info)
     rows = tidy_rows(records)
-    wanted = metrics or list(metric_info)
+    wanted = metrics or default_metrics(metric_info)
     rows = rows[rows["metric"].isin(wanted)]
     keys = ["dataset", "drf", "method"]
     table = pd.DataFrame(columns=keys)

@@ -1,0 +1,68 @@
+"""``petbench figure``: the paper's Figures 3/4 (``--table 1|2``) or metrics against dose (``dose``)."""
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import UserError
+from ..plugins import get_host
+from ..results import find_records
+from ..runner import DEFAULT_RESULTS
+
+
+def figure(
+    kind: Optional[str] = typer.Argument(None, metavar="[dose]", help="'dose': each metric against DRF. "
+                                         "Without it: Figure 3 (--table 1) or 4 (--table 2)."),
+    out: Path = typer.Option(..., "--out", "-o", help="The PNG file to write."),
+    table: Optional[int] = typer.Option(None, "--table", help="1: Figure 3 (Table I's methods); 2: Figure 4 "
+                                        "(Table II's variants)."),
+    results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of run records."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Only runs on this dataset."),
+    drf: Optional[int] = typer.Option(None, "--drf", help="Only runs at this dose reduction factor."),
+    subject: Optional[str] = typer.Option(None, "--subject", help="Test subject (default: the first one every run "
+                                          "predicted)."),
+    slice_index: Optional[int] = typer.Option(None, "--slice", help="Axial slice (default: the one with the most "
+                                              "SPET activity)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Whose runs to show (default: the smallest common seed)."),
+    zoom: Optional[str] = typer.Option(None, "--zoom", help="Inset as Y,X,SIZE in voxels (default: the window "
+                                       "with the most structure)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="dose: comma-separated metrics (default psnr,ssim,nmse)."),
+    dpi: int = typer.Option(150, "--dpi", help="Resolution of the PNG."),
+) -> None:
+    """Draw Figure 3/4 of the paper from recorded runs, or each metric against DRF (`petbench figure dose`)."""
+    from ..grids.figures import comparison_figure, dose_figure
+
+    records = find_records(results)
+    if not records:
+        raise UserError(f"no finished runs under {results}; run `petbench grid table1 --dataset phantom` first")
+    if dataset is not None:
+        records = [r for r in records if r.dataset == dataset]
+    if drf is not None:
+        records = [r for r in records if r.data["protocol"]["drf"] == drf]
+    if not records:
+        raise UserError(f"no finished runs under {results} match --dataset {dataset} --drf {drf}")
+    wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    if kind is not None:
+        if kind != "dose":
+            raise UserError(f"unknown figure {kind!r}: use `petbench figure dose` or `petbench figure --table 1|2`")
+        info = dose_figure(records, out, metrics=wanted, dpi=dpi)
+        typer.echo(f"wrote {out}: {', '.join(info['metrics'])} against DRF {', '.join(map(str, info['drfs']))} "
+                   f"for {len(info['methods'])} methods")
+        return
+    if table not in (1, 2):
+        raise UserError("give --table 1 (Figure 3) or --table 2 (Figure 4), or `petbench figure dose`")
+    box = None
+    if zoom is not None:
+        try:
+            box = tuple(int(v) for v in zoom.split(","))
+            assert len(box) == 3
+        except (ValueError, AssertionError):
+            raise UserError(f"--zoom {zoom!r} is not Y,X,SIZE (three integers)") from None
+    info = comparison_figure(get_host(), records, table, out, subject=subject, slice_index=slice_index, seed=seed,
+                             zoom=box, dpi=dpi)
+    typer.echo(f"wrote {out}: Figure {info['figure']}, subject {info['subject']}, slice {info['slice']}, "
+               f"seed {info['seed']}; columns {', '.join(info['columns'])}")
+
+
+def add_to(app: typer.Typer) -> None:
+    app.command("figure")(figure)

@@ -1,0 +1,351 @@
+"""Grid definitions: the runs that make a table.
+
+A grid is the product ``methods × datasets × DRFs × seeds`` under one protocol and preset; each
+element is a :class:`Cell`, i.e. one ``petbench run``. Methods and datasets may carry options, and an
+entry such as ``tiny-cnn[epochs=2,4;lr=1e-3]`` expands to one variant per combination of values.
+
+Two grids are built in: ``table1`` (the S3PET paper's Table I: LPET and five baselines against S3PET)
+and ``table2`` (its ablation, Table II). Other grids are TOML files (see docs/grids.md).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..data.protocol import Protocol
+from ..errors import UserError
+from ..options import parse_value
+from ..runner import PRESETS, RunConfig
+
+#: Table I of the paper, in its row order, with the names it prints.
+TABLE1_METHODS = ("lpet", "cyclegan", "autocontext", "argan", "cvtgan", "semipet", "s3pet")
+#: Table II (ablation), in its row order.
+TABLE2_METHODS = ("s3pet-baseline", "s3pet-dsmae", "s3pet-dsmae-dkd", "s3pet")
+REFERENCE_METHOD = "s3pet"
+PAPER_NAMES = {
+    1: {"lpet": "LPET", "cyclegan": "Cycle-GAN", "autocontext": "Auto-Context", "argan": "AR-GAN",
+        "cvtgan": "CVT-GAN", "semipet": "SemiPET", "s3pet": "S3PET (ours)"},
+    2: {"s3pet-baseline": "Baseline", "s3pet-dsmae": "+DsMAE", "s3pet-dsmae-dkd": "+DsMAE+DKD",
+        "s3pet": "S3PET"},
+}
+#: Table II's component columns, used when a record does not store ``method.components``.
+TABLE2_COMPONENTS = ("DsMAE", "DKD", "DKL")
+DEFAULT_COMPONENTS = {
+    "s3pet-baseline": {"DsMAE": False, "DKD": False, "DKL": False},
+    "s3pet-dsmae": {"DsMAE": True, "DKD": False, "DKL": False},
+    "s3pet-dsmae-dkd": {"DsMAE": True, "DKD": True, "DKL": False},
+    "s3pet": {"DsMAE": True, "DKD": True, "DKL": True},
+}
+BUILTIN_GRIDS = {"table1": (1, TABLE1_METHODS), "table2": (2, TABLE2_METHODS)}
+
+NAME = re.compile(r"^\s*([A-Za-z0-9_.+\-]+)\s*(?:\[(.*)\])?\s*$", re.S)
+KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$", re.S)
+
+
+@dataclass
+class Variant:
+    """A method or a dataset with fixed options."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if not self.options:
+            return self.name
+        return f"{self.name}[{','.join(f'{k}={format_value(v)}' for k, v in self.options.items())}]"
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "options": dict(self.options)}
+
+
+@dataclass
+class Cell:
+    """One run of a grid."""
+
+    method: Variant
+    dataset: Variant
+    drf: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        """Unique within a grid; stable across invocations (it names the cell in the grid's state)."""
+        return f"{self.method.label} | {self.dataset.label} | drf{self.drf} | seed{self.seed}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.method.label} on {self.dataset.label}, DRF {self.drf}, seed {self.seed}"
+
+
+@dataclass
+class GridSpec:
+    """What to run. ``preset`` may be ``auto``; the grid runner resolves it once for all cells."""
+
+    name: str
+    methods: list[Variant]
+    datasets: list[Variant]
+    drfs: list[int] = field(default_factory=lambda: [10])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    n_train: int = 30
+    n_test: int = 20
+    n_unpaired: int = 120
+    split_seed: int = 0
+    preset: str = "auto"
+    metrics: list[str] | None = None
+    table: int | None = None  # the paper table this grid reproduces (compare --table / figure --table)
+    description: str = ""
+    save_predictions: bool = True
+    device: str = "auto"
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.methods:
+            raise UserError(f"grid {self.name!r} has no methods")
+        if not self.datasets:
+            raise UserError(f"grid {self.name!r} has no dataset: give one with --dataset")
+        if not self.drfs or not self.seeds:
+            raise UserError(f"grid {self.name!r} needs at least one DRF and one seed")
+        if self.preset not in PRESETS:
+            raise UserError(f"grid {self.name!r}: unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
+        if self.table not in (None, 1, 2):
+            raise UserError(f"grid {self.name!r}: table must be 1 or 2, not {self.table!r}")
+
+    def protocol(self, drf: int) -> Protocol:
+        return Protocol(n_train=self.n_train, n_test=self.n_test, n_unpaired=self.n_unpaired,
+                        split_seed=self.split_seed, drf=drf)
+
+    def cells(self) -> list[Cell]:
+        """Datasets, then DRFs, then seeds, then methods: the methods of one seed run one after the other
+        (in one results folder), which is what lets the Table II variants share their Stage I."""
+        cells = [Cell(method, dataset, drf, seed)
+                 for dataset, drf, seed, method in itertools.product(self.datasets, self.drfs, self.seeds, self.methods)]
+        keys = [c.key for c in cells]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise UserError(f"grid {self.name!r} lists the same run twice: {duplicates[0]}")
+        return cells
+
+    def run_config(self, cell: Cell, preset: str | None = None) -> RunConfig:
+        return RunConfig(method=cell.method.name, dataset=cell.dataset.name, method_options=dict(cell.method.options),
+                         dataset_options=dict(cell.dataset.options), protocol=self.protocol(cell.drf), seed=cell.seed,
+                         preset=preset or self.preset, device=self.device, precision=self.precision,
+                         metrics=list(self.metrics) if self.metrics else None,
+                         save_predictions=self.save_predictions)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "table": self.table, "methods": [m.as_dict() for m in self.methods],
+                "datasets": [d.as_dict() for d in self.datasets], "drfs": self.drfs, "seeds": self.seeds,
+                "protocol": {"n_train": self.n_train, "n_test": self.n_test, "n_unpaired": self.n_unpaired,
+                             "split_seed": self.split_seed},
+                "preset": self.preset, "metrics": self.metrics}
+
+    def with_overrides(self, **overrides: Any) -> "GridSpec":
+        """A copy with the given fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# -- entries: "name", "name[key=v1,v2;other=x]" ----------------------------------------------------
+def format_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+def split_top_level(text: str, separators: str) -> list[tuple[str, str]]:
+    """Split at separators outside brackets and quotes; returns ``(separator_before, token)`` pairs."""
+    tokens, depth, quote, start, before = [], 0, "", 0, ""
+    for i, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[({":
+            depth += 1
+        elif char in "])}":
+            depth -= 1
+        elif char in separators and depth == 0:
+            tokens.append((before, text[start:i]))
+            before, start = char, i + 1
+    if quote or depth:
+        raise UserError(f"unbalanced brackets or quotes in {text!r}")
+    tokens.append((before, text[start:]))
+    return tokens
+
+
+def parse_option_grid(text: str, where: str) -> dict[str, list[Any]]:
+    """``"epochs=2,4;lr=1e-3"`` -> ``{"epochs": [2, 4], "lr": [0.001]}``.
+
+    Keys are separated by ``;`` or ``,``; after ``key=`` every comma-separated value that is not itself
+    ``key=...`` is another value of that key. Values are parsed like ``-o key=value``.
+    """
+    grid: dict[str, list[Any]] = {}
+    current = None
+    for separator, token in split_top_level(text, ",;"):
+        if not token.strip():
+            if separator == "," and current is not None:
+                raise UserError(f"{where}: empty value for {current!r}")
+            continue
+        match = KEY.match(token)
+        if match:
+            current = match.group(1)
+            if current in grid:
+                raise UserError(f"{where}: option {current!r} is given twice")
+            grid[current] = [parse_value(match.group(2))]
+        elif current is None or separator == ";":
+            raise UserError(f"{where}: {token.strip()!r} is not of the form key=value")
+        else:
+            grid[current].append(parse_value(token))
+    return grid
+
+
+def expand(name: str, options: dict[str, Any], grid: dict[str, list[Any]]) -> list[Variant]:
+    keys = list(grid)
+    return [Variant(name, {**options, **dict(zip(keys, values))})
+            for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def parse_entry(entry: Any, kind: str) -> list[Variant]:
+    """A method or dataset entry: a string ``name[key=v1,v2]`` or a table
+    ``{name=..., options={...}, grid={key=[v1, v2]}}`` (``data_root`` is a dataset-option shortcut)."""
+    if isinstance(entry, str):
+        match = NAME.match(entry)
+        if not match:
+            raise UserError(f"{kind} entry {entry!r} is not of the form name or name[key=v1,v2]")
+        name, inner = match.group(1), match.group(2)
+        return expand(name, {}, parse_option_grid(inner, f"{kind} {entry!r}") if inner else {})
+    if isinstance(entry, dict):
+        allowed = {"name", "options", "grid"} | ({"data_root"} if kind == "dataset" else set())
+        unknown = sorted(set(entry) - allowed)
+        if unknown:
+            raise UserError(f"{kind} entry {entry!r}: unknown key {unknown[0]!r}; valid: {', '.join(sorted(allowed))}")
+        if not isinstance(entry.get("name"), str):
+            raise UserError(f"{kind} entry {entry!r} needs a string 'name'")
+        options = dict(entry.get("options") or {})
+        if "data_root" in entry:
+            options["data_root"] = str(entry["data_root"])
+        grid = entry.get("grid") or {}
+        if not isinstance(options, dict) or not isinstance(grid, dict):
+            raise UserError(f"{kind} entry {entry['name']!r}: 'options' and 'grid' must be tables")
+        grid = {k: (list(v) if isinstance(v, list) else [v]) for k, v in grid.items()}
+        variants = []
+        for base in parse_entry(entry["name"], kind):
+            clash = sorted(set(base.options) & (set(options) | set(grid)))
+            if clash:
+                raise UserError(f"{kind} entry {entry['name']!r}: option {clash[0]!r} is given twice")
+            variants += expand(base.name, {**base.options, **options}, grid) if grid else \
+                [Variant(base.name, {**base.options, **options})]
+        return variants
+    raise UserError(f"a {kind} entry must be a string or a table, not {entry!r}")
+
+
+def parse_entries(entries: Iterable[Any], kind: str) -> list[Variant]:
+    return [variant for entry in entries for variant in parse_entry(entry, kind)]
+
+
+def parse_int_list(text: str | Iterable[int] | int, what: str) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` or ``[0, 1]`` -> a list of ints."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return [text]
+    if not isinstance(text, str):
+        values = list(text)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise UserError(f"{what} must be integers, not {values!r}")
+        return values
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if re.fullmatch(r"\d+-\d+", part):
+                low, high = map(int, part.split("-"))
+                values += list(range(low, high + 1))
+            else:
+                values.append(int(part))
+        except ValueError:
+            raise UserError(f"{what} {text!r} is not a comma-separated list of integers (e.g. 0,1,2)") from None
+    if not values:
+        raise UserError(f"{what} {text!r} is empty")
+    return values
+
+
+# -- built-in grids and TOML files ------------------------------------------------------------------
+def builtin_grid(name: str, datasets: list[Variant] | None, **settings: Any) -> GridSpec:
+    table, methods = BUILTIN_GRIDS[name]
+    if not datasets:
+        raise UserError(f"grid {name} needs a dataset: add --dataset phantom (built in) or --dataset udpet "
+                        f"--data-root DIR")
+    settings = {k: v for k, v in settings.items() if v is not None}
+    return GridSpec(name=name, table=table, methods=[Variant(m) for m in methods], datasets=list(datasets),
+                    description=f"Table {'I' * table} of the S3PET paper", **settings)
+
+
+TOML_KEYS = {"name", "description", "table", "methods", "datasets", "dataset", "drfs", "drf", "seeds", "seed",
+             "preset", "metrics", "protocol", "predictions"}
+PROTOCOL_KEYS = {"n_train", "n_test", "n_unpaired", "split_seed"}
+
+
+def load_toml_grid(path: Path) -> GridSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"grid file {path} does not exist; use table1, table2 or a TOML file (see docs/grids.md)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"grid file {path} is not valid TOML: {exc}") from None
+    return grid_from_dict(data, default_name=path.stem, where=str(path))
+
+
+def grid_from_dict(data: dict, default_name: str = "grid", where: str = "grid") -> GridSpec:
+    unknown = sorted(set(data) - TOML_KEYS)
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(TOML_KEYS))}")
+    for single, plural in (("dataset", "datasets"), ("drf", "drfs"), ("seed", "seeds")):
+        if single in data and plural in data:
+            raise UserError(f"{where}: give {single!r} or {plural!r}, not both")
+    methods = data.get("methods")
+    if not methods:
+        raise UserError(f"{where}: 'methods' is missing (e.g. methods = [\"lpet\", \"tiny-cnn[epochs=2,4]\"])")
+    datasets = data.get("datasets", [data["dataset"]] if "dataset" in data else [])
+    protocol = data.get("protocol", {})
+    if not isinstance(protocol, dict) or set(protocol) - PROTOCOL_KEYS:
+        raise UserError(f"{where}: [protocol] takes {', '.join(sorted(PROTOCOL_KEYS))}")
+    metrics = data.get("metrics")
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    settings = {
+        "drfs": parse_int_list(data.get("drfs", data.get("drf", 10)), f"{where}: drfs"),
+        "seeds": parse_int_list(data.get("seeds", data.get("seed", 0)), f"{where}: seeds"),
+        **{k: int(v) for k, v in protocol.items()},
+    }
+    try:
+        return GridSpec(name=str(data.get("name", default_name)), description=str(data.get("description", "")),
+                        table=data.get("table"), methods=parse_entries(as_list(methods), "method"),
+                        datasets=parse_entries(as_list(datasets), "dataset"), preset=str(data.get("preset", "auto")),
+                        metrics=metrics, save_predictions=bool(data.get("predictions", True)), **settings)
+    except TypeError as exc:
+        raise UserError(f"{where}: {exc}") from None
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def resolve_grid(grid: str, datasets: list[Variant] | None = None, **settings: Any) -> GridSpec:
+    """``table1``/``table2`` or a TOML file; ``datasets`` and ``settings`` (when not ``None``) override
+    the file's."""
+    if grid in BUILTIN_GRIDS:
+        return builtin_grid(grid, datasets, **settings)
+    path = Path(grid)
+    if path.suffix.lower() != ".toml" and not path.exists():
+        raise UserError(f"unknown grid {grid!r}: use table1, table2 or the path of a TOML file (docs/grids.md)")
+    spec = load_toml_grid(path)
+    spec = spec.with_overrides(datasets=datasets or None, **settings)
+    spec.__post_init__()
+    return spec

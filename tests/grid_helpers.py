@@ -1,0 +1,166 @@
+"""Test helpers for grids, paper tables and figures (importable by submitit's job processes too:
+the tests put this folder on sys.path and PYTHONPATH).
+
+- throwaway methods named like the paper's (tiny CNNs; the S3PET variants share a pre-training stage
+  through a ``reuse_key`` and declare ``components``), a failing method, one that is "preempted" once,
+  one that is interrupted (Ctrl-C) once;
+- :func:`helper_host`: an isolated host with the toy dataset/method and these methods (picklable by
+  reference, so a submitit job can rebuild it);
+- :func:`fake_record`: a finished run record with given per-subject values (and optional predictions).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from petbench import hookimpl
+from petbench.data.nifti import save_volume
+from petbench.results.record import RunRecord
+from petbench.testing.toys import TOY_PLUGIN, TinyDataset, TinyMethod, isolated_host
+
+METRIC_INFO = {"psnr": {"higher_is_better": True, "unit": "dB", "convention": "", "description": ""},
+               "ssim": {"higher_is_better": True, "unit": "", "convention": "", "description": ""},
+               "nmse": {"higher_is_better": False, "unit": "", "convention": "", "description": ""}}
+
+
+class PaperLike(TinyMethod):
+    """A tiny CNN under a paper method's name; with ``pretrain`` a first stage shared by reuse_key."""
+
+    defaults = {**TinyMethod.defaults, "epochs": 1}
+    pretrain = False
+    components = None
+
+    def stages(self):
+        (supervised,) = super().stages()
+        if not self.pretrain:
+            return [supervised]
+        net = self.nets["net"]
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+        def step(batch, ctx):
+            loss = (self.forward(batch["lpet"]) - batch["lpet"]).abs().mean()
+            ctx.backward_step(loss, optimizer)
+            return {"recon": loss}
+
+        pre = type(supervised)("pretrain", step, {"adam": optimizer}, modules=("net",), epochs=1, batch_size=8,
+                               reuse_key={"stage": "pretrain", "width": self.options["width"]})
+        return [pre, supervised]
+
+
+def paper_like(name: str, *, width: int = 8, pretrain: bool = False, components: dict | None = None):
+    return type(name.replace("-", "_"), (PaperLike,), {
+        "name": name, "description": f"test stand-in for {name}", "pretrain": pretrain, "components": components,
+        "defaults": {**PaperLike.defaults, "width": width}, "__module__": __name__})
+
+
+TABLE1_FAKES = [paper_like(n, width=w) for n, w in
+                [("cyclegan", 4), ("autocontext", 4), ("argan", 6), ("cvtgan", 6), ("semipet", 8)]]
+TABLE2_FAKES = [
+    paper_like("s3pet-baseline", components={"DsMAE": False, "DKD": False, "DKL": False}),
+    paper_like("s3pet-dsmae", pretrain=True, components={"DsMAE": True, "DKD": False, "DKL": False}),
+    paper_like("s3pet-dsmae-dkd", pretrain=True, components={"DsMAE": True, "DKD": True, "DKL": False}),
+    paper_like("s3pet", pretrain=True, components={"DsMAE": True, "DKD": True, "DKL": True}),
+]
+
+
+class Failing(TinyMethod):
+    name = "failing"
+    description = "raises in its training step (a plugin bug)"
+
+    def stages(self):
+        (stage,) = super().stages()
+
+        def step(batch, ctx):
+            raise RuntimeError("boom in the training step")
+
+        stage.step = step
+        return [stage]
+
+
+class BrokenInit(TinyMethod):
+    name = "broken-init"
+    description = "raises when it is constructed (a plugin bug)"
+
+    def __init__(self, options=None, preset=None):
+        raise ValueError("broken constructor")
+
+
+class StopsOnce(TinyMethod):
+    """Stops itself once, at the start of its second epoch (a checkpoint exists by then):
+    ``mode="sigusr2"`` signals its own process as SLURM does on preemption (only inside a submitit job);
+    ``mode="ctrl-c"`` raises KeyboardInterrupt. ``marker`` is a file: present = already stopped once."""
+
+    name = "stops-once"
+    description = "interrupted once after its first epoch (for tests)"
+    defaults = {**TinyMethod.defaults, "epochs": 3, "marker": "", "mode": "ctrl-c"}
+
+    def stages(self):
+        (stage,) = super().stages()
+        inner = stage.step
+        marker = Path(self.options["marker"])
+
+        def step(batch, ctx):
+            if ctx.epoch >= 1 and not marker.exists():
+                marker.write_text("stopped once")
+                if self.options["mode"] == "sigusr2":
+                    os.kill(os.getpid(), signal.SIGUSR2)
+                else:
+                    raise KeyboardInterrupt
+            return inner(batch, ctx)
+
+        stage.step = step
+        return [stage]
+
+
+@hookimpl(specname="register_methods")
+def _register(register):
+    for method in TABLE1_FAKES + TABLE2_FAKES + [Failing, BrokenInit, StopsOnce]:
+        register(method)
+
+
+HELPER_PLUGIN = types.SimpleNamespace(__name__="grid-helpers", register_methods=_register)
+
+
+def helper_host():
+    return isolated_host(TOY_PLUGIN, HELPER_PLUGIN)
+
+
+# -- fabricated records ---------------------------------------------------------------------------------------
+def fake_record(results: Path, method: str, seed: int, values: dict[str, list[float]], *, drf: int = 4,
+                subjects: list[str] | None = None, parameters: int | None = 1000, components: dict | None = None,
+                options: dict | None = None, n_test: int | None = None, predictions: bool = False,
+                noise: float = 0.1) -> RunRecord:
+    """A finished record of ``method`` at ``seed`` on the ``tiny`` dataset with these per-subject values;
+    with ``predictions``, NIfTI predictions = the subject's SPET plus Gaussian noise of std ``noise``."""
+    n = len(next(iter(values.values())))
+    subjects = subjects or [f"tiny{i:03d}" for i in range(n)]
+    options = options or {}
+    run_id = f"{method}_tiny_drf{drf}_seed{seed}_{abs(hash((method, seed, drf, str(options)))) % 10**10:010d}"
+    protocol = {"n_train": 4, "n_test": n_test or n, "n_unpaired": 0, "split_seed": 0, "drf": drf}
+    record = RunRecord(Path(results) / run_id, {
+        "run_id": run_id, "status": "finished", "started_at": "2024-01-01T00:00:00+00:00",
+        "finished_at": f"2024-01-01T00:00:{seed:02d}+00:00",
+        "config": {"method": method, "dataset": "tiny", "seed": seed, "protocol": protocol, "preset": "quick"},
+        "method": {"name": method, "options": options, "parameters": parameters,
+                   **({"components": components} if components else {})},
+        "dataset": {"name": "tiny", "options": {}, "units": "a.u."},
+        "protocol": protocol, "splits": {"train": [], "test": subjects, "unpaired": []},
+        "metrics": {m: METRIC_INFO[m] for m in values}, "summary": {}, "timings": {}, "error": None,
+    })
+    rows = [{"subject": s, "metric": m, "value": float(v)} for m, vs in values.items() for s, v in zip(subjects, vs)]
+    record.write_rows(pd.DataFrame(rows))
+    record.save()
+    if predictions:
+        dataset = TinyDataset()
+        rng = np.random.default_rng(abs(hash((method, seed))) % 2**32)
+        for sid in subjects:
+            subject = dataset.load(sid, ())
+            save_volume(record.path / "predictions" / f"{sid}.nii.gz",
+                        subject.spet + rng.normal(0, noise, subject.spet.shape).astype(np.float32), subject.affine)
+    return record
