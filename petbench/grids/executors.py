@@ -42,7 +42,10 @@ def execute_cell(host: PluginHost, task: CellTask, results: Path, *, force: bool
     outcome = {"key": task.key, "run_id": task.run_id, "status": "failed", "error": None, "resumed": resumed,
                "seconds": 0.0, "reused_stages": []}
     started = time.perf_counter()
-    quiet_log = lambda text: None if text.startswith("preset ") else log(text)  # noqa: E731 (said once by the grid)
+    def quiet_log(text: str) -> None:  # the grid says these once, in its own words
+        if not text.startswith("preset ") and " reused from run " not in text:
+            log(text)
+
     try:
         record = execute(host, task.config, results, force=force, progress=progress, log=quiet_log)
     except (KeyboardInterrupt, SystemExit):

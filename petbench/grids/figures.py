@@ -142,7 +142,7 @@ def comparison_figure(host: PluginHost, records: list[RunRecord], number: int, o
     errors = [np.abs(s - spet) for s in slices]
 
     image_max = float(np.percentile(spet, 99.9)) or float(spet.max()) or 1.0
-    zoom_max = float(crops[0].max()) or image_max
+    zoom_max = float(np.percentile(crops[0], 99.5)) or image_max
     error_max = max(float(np.percentile(e, 99.5)) for e in errors[1:]) or 1.0
 
     n = len(columns)

@@ -307,7 +307,8 @@ def run_grid(host: PluginHost, plan: Plan, executor: LocalExecutor | SubmititExe
         if planned.plan_error is not None and planned not in todo:
             log(f"  failed: {planned.cell.title} — {planned.plan_error}")
     if not jobs:
-        log("nothing to run: every cell is finished" + (" or failed (--retry-failed to retry)" if plan.counts().get("failed") else ""))
+        failed = " or failed (--retry-failed to retry)" if plan.counts().get("failed") else ""
+        log(f"nothing to run: every cell is finished{failed}")
         return GridResult(plan, ran)
     log(f"{plan.preset_note}; {total} of {len(plan.cells)} cells to run in {len(jobs)} job(s)")
     submitted_ids: list[str] = []

@@ -1,0 +1,59 @@
+"""The CycleGAN ResNet block and ``ResnetGenerator``.
+
+Generator: ``ReflPad3 -> Conv7x7(in->ngf) -> norm -> ReLU``, ``n_down`` times
+``Conv3x3 s2 -> norm -> ReLU`` (doubling the width), ``n_blocks`` residual blocks, the mirror
+``ConvTranspose3x3 s2 (output_padding 1) -> norm -> ReLU`` up-samplings and
+``ReflPad3 -> Conv7x7(ngf->out)``. The output layer is linear here (CycleGAN: Tanh on [-1, 1]
+images), because the host's intensities are non-negative; the method clamps at 0 in predict.
+"""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import nn
+
+from .norm import conv_bias, make_norm
+
+
+class ResnetBlock(nn.Module):
+    """``x + [ReflPad1, Conv3x3, norm, ReLU, (Dropout 0.5), ReflPad1, Conv3x3, norm](x)``."""
+
+    def __init__(self, dim: int, norm: str = "instance", dropout: bool = False) -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        layers = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(norm, dim), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(0.5))
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(norm, dim)]
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.block(x)
+
+
+class ResnetGenerator(nn.Module):
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, ngf: int = 64, n_blocks: int = 6,
+                 norm: str = "instance", dropout: bool = False, n_down: int = 2) -> None:
+        super().__init__()
+        bias = conv_bias(norm)
+        self.multiple = 2 ** n_down
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
+                                   make_norm(norm, ngf), nn.ReLU()]
+        for i in range(n_down):
+            mult = 2 ** i
+            layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, 2, 1, bias=bias), make_norm(norm, ngf * mult * 2),
+                       nn.ReLU()]
+        mult = 2 ** n_down
+        layers += [ResnetBlock(ngf * mult, norm, dropout) for _ in range(n_blocks)]
+        for i in range(n_down):
+            mult = 2 ** (n_down - i)
+            layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, 1, output_padding=1, bias=bias),
+                       make_norm(norm, ngf * mult // 2), nn.ReLU()]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h))
+        return self.model(x)[..., :height, :width]

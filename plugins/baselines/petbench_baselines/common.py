@@ -1,0 +1,75 @@
+"""What the five baselines share: prediction in eval mode, Adam, the LR schedules, the stage."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from petbench import Method, Stage
+
+#: The learning-rate schedules (per epoch; the engine steps ``Stage.schedulers`` once an epoch):
+#: ``constant``; ``linear``: CycleGAN's ``lr_policy='lambda'`` (constant until ``decay_start``,
+#: then linear to 0 at the last epoch); ``group``: PCCGAN's ``lr_adj.py`` (``lr -= lr/50`` every
+#: epoch after ``decay_start``, i.e. x0.98 per epoch).
+LR_DECAYS = ("constant", "linear", "group")
+
+
+def lr_factor(kind: str, epochs: int, start: int):
+    if kind == "constant":
+        return None
+    if kind == "linear":
+        span = max(epochs - start, 0) + 1
+        return lambda epoch: 1.0 - max(0, epoch + 1 - start) / float(span)
+    if kind == "group":
+        return lambda epoch: 0.98 ** max(0, epoch + 1 - start)
+    raise ValueError(f"unknown lr_decay {kind!r}; valid: {', '.join(LR_DECAYS)}")
+
+
+def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.l1_loss(prediction.float(), target.float())
+
+
+class BaselineMethod(Method):
+    """A baseline: one generator used by ``predict``, trained by one stage."""
+
+    #: the module of ``nets`` that maps LPET to SPET (its parameters are the method's count)
+    generator: str = "G"
+
+    def inference_modules(self) -> list[str]:
+        return [self.generator]
+
+    def generate(self, lpet: torch.Tensor) -> torch.Tensor:
+        return self.nets[self.generator](lpet)
+
+    def predict(self, lpet: torch.Tensor) -> torch.Tensor:
+        """LPET slices ``[B, 1, H, W]`` -> SPET slices, in eval mode, clamped at 0 (the group's
+        evaluator clips negative predictions to 0 too). Only the LPET is used."""
+        modes = [(module, module.training) for module in self.nets.modules()]
+        self.nets.eval()
+        try:
+            with torch.no_grad():
+                out = self.generate(lpet.to(self.device, torch.float32))
+        finally:
+            for module, mode in modes:
+                module.training = mode
+        return out.float().clamp_min(0.0)
+
+    # -- helpers for stages() -------------------------------------------------------------
+    def adam(self, *modules: str, lr: float | None = None) -> torch.optim.Adam:
+        o = self.options
+        parameters = [p for name in modules for p in self.nets[name].parameters()]
+        return torch.optim.Adam(parameters, lr=o["lr"] if lr is None else lr, betas=(o["beta1"], o["beta2"]))
+
+    def make_stage(self, step, optimizers: dict[str, torch.optim.Optimizer], modules: tuple[str, ...],
+                   sources: tuple[str, ...]) -> Stage:
+        o = self.options
+        factor = lr_factor(o["lr_decay"], o["epochs"], o["decay_start"])
+        schedulers: dict[str, Any] = {}
+        if factor is not None:
+            schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in optimizers.items()}
+        return Stage(name="train", step=step, optimizers=optimizers, modules=modules, sources=sources,
+                     epochs=o["epochs"], batch_size=o["batch_size"], steps_per_epoch=o["steps_per_epoch"],
+                     schedulers=schedulers)
+
+

@@ -1,0 +1,121 @@
+"""Cycle-GAN (Zhu et al., ICCV 2017) for LPET -> SPET, with a supervised L1 term on the pairs.
+
+Two ResNet generators (G: LPET -> SPET, F: SPET -> LPET) and two unconditional 70x70
+PatchGANs (D_S judges SPET, D_L judges LPET), trained on unpaired LPET and unpaired SPET
+with the least-squares GAN loss, cycle consistency (weight 10), identity (weight 5 = 0.5 x 10),
+fakes drawn from an image pool of 50, one Adam for both generators and one for both
+discriminators, beta1 = 0.5, lr 2e-4 constant for 100 epochs then linearly to 0 over 100
+more (all as ``junyanz/pytorch-CycleGAN-and-pix2pix``). Our addition, modelled on S-CycleGAN
+(Zhao et al. 2020): ``lambda_sup * L1(G(L), S)`` on the paired slices (``lambda_sup = 10``,
+the cycle weight's scale; 0 makes it the purely unpaired Cycle-GAN and drops the paired source).
+"""
+from __future__ import annotations
+
+import torch
+
+from .blocks import ImagePool, PatchGAN, ResnetGenerator, gan_loss, init_weights, set_requires_grad
+from .common import BaselineMethod, l1
+
+PAPER = {
+    "ngf": 64, "ndf": 64, "n_blocks": 6, "d_layers": 3, "norm": "instance",
+    "lambda_cycle": 10.0, "lambda_identity": 5.0, "lambda_sup": 10.0, "pool_size": 50,
+    "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
+    "epochs": 200, "lr_decay": "linear", "decay_start": 100, "batch_size": 1, "steps_per_epoch": None,
+    "crop_size": 0,
+}
+
+
+def random_crops(batch: dict, size: int) -> dict:
+    """Random ``size`` x ``size`` training crops (upstream Cycle-GAN trains on random crops and
+    predicts full images): one location per batch and source, the same for a pair's LPET and SPET."""
+    out = {}
+    for keys in (("lpet", "spet"), ("lpet_u",), ("spet_u",)):
+        present = [k for k in keys if k in batch]
+        if not present:
+            continue
+        height, width = batch[present[0]].shape[-2:]
+        if size >= min(height, width):
+            out.update({k: batch[k] for k in present})
+            continue
+        top = int(torch.randint(0, height - size + 1, ()).item())
+        left = int(torch.randint(0, width - size + 1, ()).item())
+        out.update({k: batch[k][..., top:top + size, left:left + size] for k in present})
+    return out
+
+
+class CycleGAN(BaselineMethod):
+    name = "cyclegan"
+    description = ("Cycle-GAN (ResNet generators, 70x70 PatchGANs, LSGAN, cycle 10, identity 5, pool 50) on "
+                   "unpaired LPET/SPET plus a supervised L1 term on the pairs.")
+    defaults = dict(PAPER)
+    presets = {
+        "paper": dict(PAPER),
+        "quick": {"ngf": 8, "ndf": 8, "n_blocks": 3, "lr": 1e-3, "epochs": 3, "lr_decay": "constant",
+                  "batch_size": 4, "steps_per_epoch": 100},
+    }
+    generator = "G"
+
+    #: how tables should name it (recorded in the run record)
+    paper_name = 'Cycle-GAN (+ supervised L1 on pairs)'
+    #: tiny sizes for unit and conformance tests (petbench.testing)
+    test_options = {"ngf": 4, "ndf": 4, "n_blocks": 1, "batch_size": 4}
+
+    def __init__(self, options=None, preset=None):
+        super().__init__(options, preset)
+        o = self.options
+
+        def generator():
+            return ResnetGenerator(1, 1, o["ngf"], o["n_blocks"], o["norm"], dropout=False)
+
+        def discriminator():
+            return PatchGAN(1, o["ndf"], o["d_layers"], o["norm"])
+
+        self.nets["G"] = init_weights(generator())       # LPET -> SPET (G_A upstream)
+        self.nets["F"] = init_weights(generator())       # SPET -> LPET (G_B upstream)
+        self.nets["D_S"] = init_weights(discriminator())  # judges SPET (D_A upstream)
+        self.nets["D_L"] = init_weights(discriminator())  # judges LPET (D_B upstream)
+        self.pool_fake_spet = ImagePool(o["pool_size"])
+        self.pool_fake_lpet = ImagePool(o["pool_size"])
+
+    def stages(self):
+        o = self.options
+        opt_g = self.adam("G", "F")
+        opt_d = self.adam("D_S", "D_L")
+        G, F, D_S, D_L = (self.nets[k] for k in ("G", "F", "D_S", "D_L"))
+        supervised = o["lambda_sup"] > 0
+
+        def step(batch, ctx):
+            if o["crop_size"]:
+                batch = random_crops(batch, o["crop_size"])
+            real_l, real_s = batch["lpet_u"], batch["spet_u"]
+            # generators, with the discriminators frozen
+            set_requires_grad([D_S, D_L], False)
+            fake_s = G(real_l)
+            rec_l = F(fake_s)
+            fake_l = F(real_s)
+            rec_s = G(fake_l)
+            loss_gan = gan_loss(D_S(fake_s), True) + gan_loss(D_L(fake_l), True)
+            loss_cycle = o["lambda_cycle"] * (l1(rec_l, real_l) + l1(rec_s, real_s))
+            loss_g = loss_gan + loss_cycle
+            losses = {"G_gan": loss_gan.detach(), "cycle": loss_cycle.detach()}
+            if o["lambda_identity"] > 0:
+                loss_idt = o["lambda_identity"] * (l1(G(real_s), real_s) + l1(F(real_l), real_l))
+                loss_g = loss_g + loss_idt
+                losses["identity"] = loss_idt.detach()
+            if supervised:
+                loss_sup = l1(G(batch["lpet"]), batch["spet"])
+                loss_g = loss_g + o["lambda_sup"] * loss_sup
+                losses["sup_l1"] = loss_sup.detach()
+            ctx.backward_step(loss_g, opt_g)
+            # discriminators, on pooled fakes
+            set_requires_grad([D_S, D_L], True)
+            pooled_s = self.pool_fake_spet.query(fake_s)
+            pooled_l = self.pool_fake_lpet.query(fake_l)
+            loss_d_s = 0.5 * (gan_loss(D_S(real_s), True) + gan_loss(D_S(pooled_s), False))
+            loss_d_l = 0.5 * (gan_loss(D_L(real_l), True) + gan_loss(D_L(pooled_l), False))
+            ctx.backward_step(loss_d_s + loss_d_l, opt_d)
+            losses.update(D_S=loss_d_s.detach(), D_L=loss_d_l.detach())
+            return losses
+
+        sources = ("paired", "unpaired_lpet", "unpaired_spet") if supervised else ("unpaired_lpet", "unpaired_spet")
+        return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "F", "D_S", "D_L"), sources)]

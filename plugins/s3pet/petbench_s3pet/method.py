@@ -1,0 +1,367 @@
+"""S3PET and its Table II variants as petbench methods.
+
+Stages: ``stage1-lpet`` and ``stage1-spet`` pre-train the two DsMAEs on unpaired LPET and SPET
+slices (Eq. 1); ``stage2`` fine-tunes the dose encoders inside the bilateral network on paired
+slices (Eqs. 2-5). Prediction runs the main branch alone, from LPET.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Mapping
+
+import torch
+import torch.nn.functional as F
+from petbench import Method, Stage, TrainContext, UserError
+
+from .bilateral import UPSAMPLE_MODES, DoseDecoder, Projector, Tokens, TransferModule, decouple, fuse, token_swap
+from .dsmae import MaskedPatchHead, dsmae_loss
+from .losses import JS_AXES, js_divergence
+from .vit import DoseEncoder, log2_int, pad_to_multiple
+
+#: Bumped whenever Stage I's code changes what it computes, so stale reused results are not used.
+STAGE1_FORMAT = 1
+
+#: variant -> the components of Table II it has (the baseline is always there).
+VARIANTS: dict[str, dict[str, bool]] = {
+    "baseline": {"DsMAE": False, "DKD": False, "DKL": False},
+    "dsmae": {"DsMAE": True, "DKD": False, "DKL": False},
+    "dsmae-dkd": {"DsMAE": True, "DKD": True, "DKL": False},
+    "full": {"DsMAE": True, "DKD": True, "DKL": True},
+}
+LABELS = {"baseline": "Baseline", "dsmae": "+DsMAE", "dsmae-dkd": "+DsMAE+DKD", "full": "S3PET"}
+METHOD_NAMES = {"full": "s3pet", "baseline": "s3pet-baseline", "dsmae": "s3pet-dsmae", "dsmae-dkd": "s3pet-dsmae-dkd"}
+
+DEFAULTS: dict[str, Any] = {
+    "variant": "full",             # baseline | dsmae | dsmae-dkd | full (Table II rows)
+    # dose encoders (ViT); the paper gives only T = depth = 4
+    "patch_size": 8,               # a power of two; 8 = the three x2 up-samplings of the decoders
+    "embed_dim": 256,
+    "depth": 4,                    # T, the number of transformer blocks
+    "num_heads": 8,
+    "mlp_ratio": 4.0,
+    "final_norm": True,            # the encoder's last LayerNorm (MAE has one)
+    # Stage I (DsMAE)
+    "mask_ratio_lpet": 0.75,       # LPET is masked at a higher rate than SPET (paper)
+    "mask_ratio_spet": 0.5,
+    "stage1_loss_on": "masked",    # masked | all: which patches Eq. 1's L1 covers
+    "stage1_epochs": 300,
+    "stage1_batch_size": 32,
+    "stage1_lr": 2e-4,
+    "stage1_steps_per_epoch": None,
+    # Stage II (bilateral network)
+    "proj_dim": None,              # DKD projector width; None = embed_dim // 2
+    "token_fusion": "concat",      # concat | add: how (invariant, specific) tokens form a map
+    "transfer_hidden": 0,          # 0 = a single Linear transfer module; > 0 = Linear-GELU-Linear
+    "decoder_channels": [256, 128, 64, 32],
+    "image_skip": False,           # decoders predict a residual on their branch's input image (not in the paper)
+    "upsample_mode": "bilinear",   # bilinear | nearest | transpose
+    "js_axis": "feature",          # feature | token: the softmax axis of the JS divergence
+    "js_tau": 1.0,                 # softmax temperature of the JS divergence
+    "gamma": 1.0,                  # Eq. 4
+    "lambda1": 1.0,                # Eq. 5, transfer loss
+    "lambda2": 5.0,                # Eq. 5, reconstruction loss
+    "stage2_epochs": 100,
+    "stage2_batch_size": 32,
+    "stage2_lr": 2e-4,
+    "stage2_steps_per_epoch": None,
+    "betas": [0.9, 0.999],         # Adam, both stages
+    "lr_schedule": "constant",     # constant | cosine (per step, to 0 at the end of each stage)
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},  # the defaults are the paper's schedule (Stage I 300, Stage II 100 epochs, batch 32, lr 2e-4)
+    "quick": {
+        "embed_dim": 64, "num_heads": 4, "decoder_channels": [64, 32, 16, 16],
+        "stage1_epochs": 2, "stage1_batch_size": 32, "stage1_steps_per_epoch": 40, "stage1_lr": 1e-3,
+        "stage2_epochs": 3, "stage2_batch_size": 16, "stage2_steps_per_epoch": 60, "stage2_lr": 1e-3,
+    },
+}
+
+
+class S3PET(Method):
+    """S3PET: two-stage semi-supervised LPET->SPET reconstruction via dose-aware token swap."""
+
+    name = "s3pet"
+    description = ("S3PET (Cui et al. 2024): DsMAE pre-training on unpaired LPET/SPET, then a bilateral "
+                   "network with dose knowledge decoupling and dose-specific token swap/transfer.")
+    defaults: ClassVar[dict[str, Any]] = DEFAULTS
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    #: the variant a registered name stands for (None: chosen by the ``variant`` option)
+    fixed_variant: ClassVar[str | None] = None
+    #: Table II check marks of this method (an instance has those of its resolved variant)
+    components: dict[str, bool] = VARIANTS["full"]
+    paper_name: str = LABELS["full"]
+    variant_of: str | None = None
+
+    def __init__(self, options: Mapping[str, Any] | None = None, preset: str | None = None) -> None:
+        super().__init__(options, preset)
+        o = self.options
+        self.variant = self._check_options(o)
+        self.components = dict(VARIANTS[self.variant])
+        self.paper_name = LABELS[self.variant]
+        self.variant_of = "s3pet" if self.variant != "full" else None
+        dsmae, dkd, dkl = (self.components[k] for k in ("DsMAE", "DKD", "DKL"))
+        self.patch_size = o["patch_size"]
+        dim = o["embed_dim"]
+        proj_dim = o["proj_dim"] or dim // 2
+
+        def encoder() -> DoseEncoder:
+            return DoseEncoder(o["patch_size"], dim, o["depth"], o["num_heads"], o["mlp_ratio"],
+                               final_norm=o["final_norm"])
+
+        # Stage-I modules first and in a fixed order: their initial weights do not depend on the
+        # variant, so a reused Stage I equals the one this run would have trained.
+        self.nets["enc_lpet"] = encoder()
+        if dsmae:
+            self.nets["mae_head_lpet"] = MaskedPatchHead(dim, o["patch_size"])
+        if dkd:  # without DKD the auxiliary branch has no path to the main branch: it is left out
+            self.nets["enc_spet"] = encoder()
+            if dsmae:
+                self.nets["mae_head_spet"] = MaskedPatchHead(dim, o["patch_size"])
+            self.nets["proj_inv"] = Projector(dim, proj_dim)  # ONE dose-invariant projector, both doses
+            self.nets["proj_spec_lpet"] = Projector(dim, proj_dim)
+            self.nets["proj_spec_spet"] = Projector(dim, proj_dim)
+        if dkl:
+            self.nets["transfer"] = TransferModule(proj_dim, o["transfer_hidden"])
+        decoder_in = (2 * proj_dim if o["token_fusion"] == "concat" else proj_dim) if dkd else dim
+
+        def decoder() -> DoseDecoder:
+            return DoseDecoder(decoder_in, o["decoder_channels"], o["patch_size"], o["upsample_mode"])
+
+        self.nets["dec_spet"] = decoder()  # main branch: reconstructs SPET
+        if dkd:
+            self.nets["dec_lpet"] = decoder()  # auxiliary branch: synthesises LPET
+
+    # -- options --------------------------------------------------------------------------
+    def _check_options(self, o: dict) -> str:
+        owner = f"method {self.name!r}"
+        variant = o["variant"]
+        if variant not in VARIANTS:
+            raise UserError(f"{owner}: unknown variant {variant!r}; valid: {', '.join(VARIANTS)}")
+        if self.fixed_variant is not None and variant != self.fixed_variant:
+            raise UserError(f"{owner} is the {self.fixed_variant!r} variant; use method "
+                            f"{METHOD_NAMES[variant]!r} (or s3pet -o variant={variant}) for {variant!r}")
+        try:
+            log2_int(o["patch_size"])
+        except ValueError:
+            raise UserError(f"{owner}: patch_size must be a power of two, not {o['patch_size']!r}") from None
+        if o["embed_dim"] % 4 or o["embed_dim"] % o["num_heads"]:
+            raise UserError(f"{owner}: embed_dim ({o['embed_dim']}) must be a multiple of 4 and of num_heads "
+                            f"({o['num_heads']})")
+        for key in ("mask_ratio_lpet", "mask_ratio_spet"):
+            if not 0.0 <= o[key] < 1.0:
+                raise UserError(f"{owner}: {key} must be in [0, 1), not {o[key]}")
+        choices = {"stage1_loss_on": ("masked", "all"), "token_fusion": ("concat", "add"),
+                   "upsample_mode": UPSAMPLE_MODES, "js_axis": tuple(JS_AXES),
+                   "lr_schedule": ("constant", "cosine")}
+        for key, valid in choices.items():
+            if o[key] not in valid:
+                raise UserError(f"{owner}: {key} must be one of {', '.join(valid)}, not {o[key]!r}")
+        for key in ("proj_dim", "stage1_steps_per_epoch", "stage2_steps_per_epoch"):
+            if o[key] is not None and (not isinstance(o[key], int) or o[key] < 1):
+                raise UserError(f"{owner}: {key} must be a positive integer or None, not {o[key]!r}")
+        if len(o["decoder_channels"]) != 4:
+            raise UserError(f"{owner}: decoder_channels needs four widths (four Conv-BN-ReLU blocks)")
+        return variant
+
+    # -- stages ---------------------------------------------------------------------------
+    def stage1_reuse_key(self, dose: str) -> dict:
+        """What identifies a Stage-I result: the DsMAE's own configuration, never the variant."""
+        o = self.options
+        return {"family": "s3pet", "stage": f"stage1-{dose}", "format": STAGE1_FORMAT,
+                **{k: o[k] for k in ("patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "final_norm",
+                                     "stage1_loss_on", "stage1_epochs", "stage1_batch_size", "stage1_lr",
+                                     "stage1_steps_per_epoch", "betas", "lr_schedule")},
+                "mask_ratio": o[f"mask_ratio_{dose}"]}
+
+    def stages(self) -> list[Stage]:
+        o = self.options
+        stages = []
+        if self.components["DsMAE"]:
+            doses = ("lpet", "spet") if self.components["DKD"] else ("lpet",)
+            for dose in doses:
+                modules = (f"enc_{dose}", f"mae_head_{dose}")
+                optimizer = torch.optim.Adam(self._parameters(modules), lr=o["stage1_lr"], betas=tuple(o["betas"]))
+                schedule = self._schedule(optimizer, "stage1")
+                stages.append(Stage(
+                    name=f"stage1-{dose}", step=self._stage1_step(dose, optimizer, schedule),
+                    optimizers={"adam": optimizer},
+                    modules=modules, sources=(f"unpaired_{dose}",), epochs=o["stage1_epochs"],
+                    batch_size=o["stage1_batch_size"], steps_per_epoch=o["stage1_steps_per_epoch"],
+                    reuse_key=self.stage1_reuse_key(dose)))
+        modules = tuple(name for name in self.nets if not name.startswith("mae_head_"))
+        optimizer = torch.optim.Adam(self._parameters(modules), lr=o["stage2_lr"], betas=tuple(o["betas"]))
+        schedule = self._schedule(optimizer, "stage2")
+
+        def stage2_step(batch: dict, ctx: TrainContext) -> dict:
+            schedule(ctx)
+            losses = self.stage2_losses(batch["lpet"], batch["spet"])
+            ctx.backward_step(losses["loss"], optimizer)
+            return {key: value.detach() for key, value in losses.items()}
+
+        stages.append(Stage(name="stage2", step=stage2_step, optimizers={"adam": optimizer}, modules=modules,
+                            sources=("paired",), epochs=o["stage2_epochs"], batch_size=o["stage2_batch_size"],
+                            steps_per_epoch=o["stage2_steps_per_epoch"]))
+        return stages
+
+    def _parameters(self, modules) -> list[torch.nn.Parameter]:
+        return [p for name in modules for p in self.nets[name].parameters()]
+
+    def _schedule(self, optimizer: torch.optim.Optimizer, stage: str):
+        """A function of the step's context that sets the learning rate. It keeps no state (the
+        rate follows from ``ctx.step_index``), so a resumed stage continues on the same curve."""
+        o = self.options
+        base, epochs, steps = o[f"{stage}_lr"], o[f"{stage}_epochs"], o[f"{stage}_steps_per_epoch"]
+
+        def set_lr(ctx: TrainContext) -> None:
+            if o["lr_schedule"] == "constant":
+                return
+            # with steps_per_epoch unknown (the data decide it), the curve advances per epoch
+            progress = ctx.step_index / (epochs * steps) if steps else ctx.epoch / epochs
+            for group in optimizer.param_groups:
+                group["lr"] = base * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+        return set_lr
+
+    def _stage1_step(self, dose: str, optimizer: torch.optim.Optimizer, schedule):
+        def step(batch: dict, ctx: TrainContext) -> dict:
+            schedule(ctx)
+            loss = self.stage1_loss(dose, batch[f"{dose}_u"])
+            ctx.backward_step(loss, optimizer)
+            return {"l1": loss.detach()}
+        return step
+
+    # -- losses ---------------------------------------------------------------------------
+    def stage1_loss(self, dose: str, images: torch.Tensor) -> torch.Tensor:
+        """Eq. 1 for the ``dose`` DsMAE on a batch of its unpaired slices (a fresh random mask)."""
+        images, _ = pad_to_multiple(images, self.patch_size)
+        loss, _mask = dsmae_loss(self.nets[f"enc_{dose}"], self.nets[f"mae_head_{dose}"], images,
+                                 self.options[f"mask_ratio_{dose}"], self.options["stage1_loss_on"])
+        return loss
+
+    def stage2_losses(self, lpet: torch.Tensor, spet: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Eqs. 2-5 on a paired batch; ``loss`` is the total, the others its terms."""
+        o = self.options
+        out = self.bilateral_forward(lpet, spet)
+        rec_main = F.l1_loss(out["rpet"].float(), spet.float())
+        losses: dict[str, torch.Tensor] = {}
+        if "lpet_syn" in out:
+            rec_aux = F.l1_loss(out["lpet_syn"].float(), lpet.float())
+            losses["rec_aux"] = rec_aux
+            rec = rec_aux + o["gamma"] * rec_main
+        else:
+            rec = o["gamma"] * rec_main
+        losses["rec_main"] = rec_main
+        total = o["lambda2"] * rec
+        if self.components["DKD"]:
+            losses["align"] = js_divergence(out["lpet_tokens"].invariant, out["spet_tokens"].invariant,
+                                            o["js_axis"], o["js_tau"])
+            total = total + losses["align"]
+        if self.components["DKL"]:
+            losses["transfer"] = js_divergence(out["spet_specific"], out["spet_specific_pred"],
+                                               o["js_axis"], o["js_tau"])
+            total = total + o["lambda1"] * losses["transfer"]
+        return {"loss": total, **losses}
+
+    # -- forward passes -------------------------------------------------------------------
+    def bilateral_forward(self, lpet: torch.Tensor, spet: torch.Tensor) -> dict[str, Any]:
+        """Stage II's training forward pass on a paired batch (both branches)."""
+        lpet, size = pad_to_multiple(lpet, self.patch_size)
+        spet, _ = pad_to_multiple(spet, self.patch_size)
+        n = self.nets
+        grid = n["enc_lpet"].grid(lpet)
+        e_lpet = n["enc_lpet"](lpet)
+        if not self.components["DKD"]:
+            return {"rpet": crop(self._skip(n["dec_spet"](fuse(e_lpet, None, grid)), lpet), size)}
+        e_spet = n["enc_spet"](spet)
+        lpet_tokens = decouple(e_lpet, n["proj_inv"], n["proj_spec_lpet"])
+        spet_tokens = decouple(e_spet, n["proj_inv"], n["proj_spec_spet"])
+        out: dict[str, Any] = {"lpet_tokens": lpet_tokens, "spet_tokens": spet_tokens}
+        how = self.options["token_fusion"]
+        if self.components["DKL"]:
+            to_lpet, to_spet = token_swap(lpet_tokens, spet_tokens)
+            predicted = n["transfer"](lpet_tokens.specific)
+            out["spet_specific"], out["spet_specific_pred"] = to_spet.specific, predicted
+            main = Tokens(to_spet.invariant, predicted)  # (l_di, ŝ_ds): the transferred tokens
+        else:
+            to_lpet, main = spet_tokens, lpet_tokens  # no swap: each branch decodes its own dose's tokens
+        out["lpet_syn"] = crop(self._skip(n["dec_lpet"](fuse(to_lpet.invariant, to_lpet.specific, grid, how)), spet),
+                               size)
+        out["rpet"] = crop(self._skip(n["dec_spet"](fuse(main.invariant, main.specific, grid, how)), lpet), size)
+        return out
+
+    def main_branch(self, lpet: torch.Tensor) -> torch.Tensor:
+        """LPET -> RPET through the main branch only (what inference uses); ``lpet`` padded."""
+        n = self.nets
+        grid = n["enc_lpet"].grid(lpet)
+        e_lpet = n["enc_lpet"](lpet)
+        if not self.components["DKD"]:
+            return self._skip(n["dec_spet"](fuse(e_lpet, None, grid)), lpet)
+        tokens = decouple(e_lpet, n["proj_inv"], n["proj_spec_lpet"])
+        specific = n["transfer"](tokens.specific) if self.components["DKL"] else tokens.specific
+        return self._skip(n["dec_spet"](fuse(tokens.invariant, specific, grid, self.options["token_fusion"])), lpet)
+
+    def _skip(self, decoded: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """With ``image_skip``, a decoder's output is a correction added to its branch's input
+        image (LPET for the main branch, SPET for the auxiliary one)."""
+        return decoded + source if self.options["image_skip"] else decoded
+
+    def inference_modules(self) -> list[str]:
+        names = ["enc_lpet", "proj_inv", "proj_spec_lpet", "transfer", "dec_spet"]
+        return [name for name in names if name in self.nets]
+
+    def predict(self, lpet: torch.Tensor) -> torch.Tensor:
+        """Normalised LPET slices ``[B, 1, H, W]`` -> non-negative SPET slices of the same shape."""
+        modules = [self.nets[name] for name in self.inference_modules()]
+        modes = [m.training for m in modules]
+        for m in modules:
+            m.eval()
+        try:
+            with torch.no_grad():
+                padded, size = pad_to_multiple(lpet, self.patch_size)
+                return crop(self.main_branch(padded), size).clamp_min(0.0).to(lpet.dtype)
+        finally:
+            for m, mode in zip(modules, modes):
+                m.train(mode)
+
+
+def crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return images[..., : size[0], : size[1]]
+
+
+class S3PETBaseline(S3PET):
+    """S3PET ablation 'Baseline': Stage II only, without DKD and DKL (Table II, row 1)."""
+
+    name = "s3pet-baseline"
+    description = "S3PET ablation (Table II) 'Baseline': Stage II alone, no DsMAE pre-training, no DKD, no DKL."
+    defaults = {**DEFAULTS, "variant": "baseline"}
+    fixed_variant = "baseline"
+    components = VARIANTS["baseline"]
+    paper_name = LABELS["baseline"]
+    variant_of = "s3pet"
+
+
+class S3PETDsMAE(S3PET):
+    """S3PET ablation '+DsMAE': the baseline with Stage-I DsMAE pre-training (Table II, row 2)."""
+
+    name = "s3pet-dsmae"
+    description = "S3PET ablation (Table II) '+DsMAE': the baseline with Stage-I DsMAE pre-training."
+    defaults = {**DEFAULTS, "variant": "dsmae"}
+    fixed_variant = "dsmae"
+    components = VARIANTS["dsmae"]
+    paper_name = LABELS["dsmae"]
+    variant_of = "s3pet"
+
+
+class S3PETDsMAEDKD(S3PET):
+    """S3PET ablation '+DsMAE+DKD': adds dose knowledge decoupling, no DKL (Table II, row 3)."""
+
+    name = "s3pet-dsmae-dkd"
+    description = "S3PET ablation (Table II) '+DsMAE+DKD': DsMAE pre-training and DKD, no token swap/transfer."
+    defaults = {**DEFAULTS, "variant": "dsmae-dkd"}
+    fixed_variant = "dsmae-dkd"
+    components = VARIANTS["dsmae-dkd"]
+    paper_name = LABELS["dsmae-dkd"]
+    variant_of = "s3pet"
+
+
+METHODS = (S3PET, S3PETBaseline, S3PETDsMAE, S3PETDsMAEDKD)
