@@ -50,8 +50,8 @@ def test_projector_is_a_line_integral_and_back_is_its_adjoint():
     projector = ParallelBeamProjector(32, n_subsets=8)
     image = torch.rand(projector.n_pixels, 3)
     sinogram = torch.rand(projector.n_angles * projector.n_bins, 3)
-    assert (projector.forward(image) * sinogram).sum() == pytest.approx(
-        (image * projector.back(sinogram)).sum(), rel=1e-5)
+    assert (projector.forward(image) * sinogram).sum().item() == pytest.approx(
+        (image * projector.back(sinogram)).sum().item(), rel=1e-5)
     # A uniform disk of radius 10 pixels: the central ray crosses 20 pixels at every angle.
     centre = 15.5
     y, x = torch.meshgrid(torch.arange(32) - centre, torch.arange(32) - centre, indexing="ij")
