@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from ..atomic import atomic_path
 from ..errors import UserError
 
 
@@ -29,14 +29,8 @@ def save_volume(path: str | os.PathLike, volume_zyx: np.ndarray, affine: np.ndar
     if units:
         image.header["descrip"] = units.encode()[:79]
     suffix = ".nii.gz" if path.name.endswith(".gz") else ".nii"  # nibabel picks compression by suffix
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix) as tmp:
         nib.save(image, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

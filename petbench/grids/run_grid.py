@@ -27,7 +27,7 @@ from typing import Callable
 from ..engine.device import resolve_device
 from ..errors import PluginError, UserError
 from ..plugins import PluginHost
-from ..results.atomic import atomic_write_json
+from ..atomic import atomic_write_json
 from ..results.record import RunRecord
 from ..runner import resolve_preset, run_id_for
 from .executors import CellJob, CellTask, LocalExecutor, SubmititExecutor, slurm_job_active

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 from rich.table import Table
 from rich.text import Text
 from tabulate import tabulate

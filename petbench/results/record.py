@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_write_json, atomic_write_text
+from ..atomic import atomic_write_json, atomic_write_text
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"

@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from filelock import FileLock
 
+from ...atomic import atomic_path
 from ...errors import UserError
 
 log = logging.getLogger(__name__)
@@ -93,15 +93,12 @@ class SubjectStore:
         image.header.set_xyzt_units("mm")
         image.header["descrip"] = units.encode()[:79]
         image.header["aux_file"] = checksum(levels, slope).encode()
-        fd, temporary = writable(lambda: tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".nii.gz"),
-                                 path.parent)
-        os.close(fd)
-        try:
-            nib.save(image, temporary)
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+
+        def store():
+            with atomic_path(path, ".nii.gz") as temporary:
+                nib.save(image, temporary)
+
+        writable(store, path.parent)
         return dequantize(levels, slope)
 
     def read(self, subject_id: str, drf: int | None, shape, affine: np.ndarray) -> np.ndarray | None:

@@ -49,7 +49,6 @@ class ParallelBeamProjector:
                             for s in range(n_subsets)]
         self.forward_matrices, self.back_matrices = [], []
         angles_per_subset = n // n_subsets
-        pixel = torch.arange(n_pixels)
         for s in range(n_subsets):
             subset_angles = angle_order[s * angles_per_subset:(s + 1) * angles_per_subset]
             theta = math.pi * subset_angles.double() / n
