@@ -39,7 +39,6 @@ DEFAULTS: dict[str, Any] = {
     "depth": 4,                    # T, the number of transformer blocks
     "num_heads": 8,
     "mlp_ratio": 4.0,
-    "final_norm": True,            # the encoder's last LayerNorm (MAE has one)
     # Stage I (DsMAE)
     "mask_ratio_lpet": 0.75,       # LPET is masked at a higher rate than SPET (paper)
     "mask_ratio_spet": 0.5,
@@ -106,8 +105,7 @@ class S3PET(Method):
         proj_dim = o["proj_dim"] or dim // 2
 
         def encoder() -> DoseEncoder:
-            return DoseEncoder(o["patch_size"], dim, o["depth"], o["num_heads"], o["mlp_ratio"],
-                               final_norm=o["final_norm"])
+            return DoseEncoder(o["patch_size"], dim, o["depth"], o["num_heads"], o["mlp_ratio"])
 
         # Stage-I modules first and in a fixed order: their initial weights do not depend on the
         # variant, so a reused Stage I equals the one this run would have trained.
@@ -169,7 +167,7 @@ class S3PET(Method):
         """What identifies a Stage-I result: the DsMAE's own configuration, never the variant."""
         o = self.options
         return {"family": "s3pet", "stage": f"stage1-{dose}", "format": STAGE1_FORMAT,
-                **{k: o[k] for k in ("patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "final_norm",
+                **{k: o[k] for k in ("patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio",
                                      "stage1_loss_on", "stage1_epochs", "stage1_batch_size", "stage1_lr",
                                      "stage1_steps_per_epoch", "betas", "lr_schedule")},
                 "mask_ratio": o[f"mask_ratio_{dose}"]}

@@ -93,8 +93,7 @@ class Block(nn.Module):
 
 
 class DoseEncoder(nn.Module):
-    """The ViT dose encoder E_D: linear patch projection + positions + ``depth`` blocks + LayerNorm
-    (``final_norm``).
+    """The ViT dose encoder E_D: linear patch projection + positions + ``depth`` blocks + LayerNorm.
 
     ``forward(x)`` gives ``[B, N, dim]`` tokens. With ``mask`` (``[B, N]``, True = masked) and
     ``mask_token`` (``[dim]``), masked patch embeddings are replaced by the mask token before the
@@ -102,14 +101,14 @@ class DoseEncoder(nn.Module):
     """
 
     def __init__(self, patch_size: int, dim: int, depth: int, heads: int, mlp_ratio: float = 4.0,
-                 in_channels: int = 1, final_norm: bool = True) -> None:
+                 in_channels: int = 1) -> None:
         super().__init__()
         self.patch_size = patch_size
         self.dim = dim
         self.in_channels = in_channels
         self.patch_embed = nn.Linear(patch_size * patch_size * in_channels, dim)
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim, eps=1e-6) if final_norm else nn.Identity()
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
         self._pos_cache: dict[tuple, torch.Tensor] = {}
         self.apply(init_weights)
 
