@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from ..errors import UserError
-from ..results import find_records
+from ..results.record import select_records
 from ..results.formats import FORMATS, render
 from ..results.leaderboard import build_leaderboard
 from ..runner import DEFAULT_RESULTS
@@ -26,15 +26,7 @@ def compare(
     With --table 1|2, the paper's Table I or II instead (see docs/reproducing.md)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    records = find_records(results)
-    if not records:
-        raise UserError(f"no finished runs under {results}; start one with `petbench run --method lpet --dataset phantom`")
-    if dataset is not None:
-        records = [r for r in records if r.dataset == dataset]
-    if drf is not None:
-        records = [r for r in records if r.data["protocol"]["drf"] == drf]
-    if not records:
-        raise UserError(f"no finished runs under {results} match --dataset {dataset} --drf {drf}")
+    records = select_records(results, dataset, drf, "start one with `petbench run --method lpet --dataset phantom`")
     wanted = [m.strip() for m in metrics.split(",")] if metrics else None
     if paper_table is not None:
         from ..grids.tables import build_paper_table, render_paper_table

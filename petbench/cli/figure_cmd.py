@@ -6,7 +6,7 @@ import typer
 
 from ..errors import UserError
 from ..plugins import get_host
-from ..results import find_records
+from ..results.record import select_records
 from ..runner import DEFAULT_RESULTS
 
 
@@ -32,15 +32,7 @@ def figure(
     """Draw Figure 3/4 of the paper from recorded runs, or each metric against DRF (`petbench figure dose`)."""
     from ..grids.figures import comparison_figure, dose_figure
 
-    records = find_records(results)
-    if not records:
-        raise UserError(f"no finished runs under {results}; run `petbench grid table1 --dataset phantom` first")
-    if dataset is not None:
-        records = [r for r in records if r.dataset == dataset]
-    if drf is not None:
-        records = [r for r in records if r.data["protocol"]["drf"] == drf]
-    if not records:
-        raise UserError(f"no finished runs under {results} match --dataset {dataset} --drf {drf}")
+    records = select_records(results, dataset, drf, "run `petbench grid table1 --dataset phantom` first")
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if kind is not None:
         if kind != "dose":

@@ -84,3 +84,20 @@ def find_records(results_dir: Path, finished_only: bool = True) -> list[RunRecor
         if record is not None and (record.finished or not finished_only):
             records.append(record)
     return records
+
+
+def select_records(results_dir: Path, dataset: str | None, drf: int | None, hint: str) -> list[RunRecord]:
+    """The finished records under ``results_dir`` on ``dataset`` at ``drf`` (None = any); none
+    at all is a :class:`UserError` whose message ends with ``hint`` (what to run first)."""
+    from ..errors import UserError
+
+    records = find_records(results_dir)
+    if not records:
+        raise UserError(f"no finished runs under {results_dir}; {hint}")
+    if dataset is not None:
+        records = [r for r in records if r.dataset == dataset]
+    if drf is not None:
+        records = [r for r in records if r.data["protocol"]["drf"] == drf]
+    if not records:
+        raise UserError(f"no finished runs under {results_dir} match --dataset {dataset} --drf {drf}")
+    return records
