@@ -50,8 +50,8 @@ class CycleGAN(BaselineMethod):
     defaults = dict(PAPER)
     presets = {
         "paper": dict(PAPER),
-        "quick": {"ngf": 8, "ndf": 8, "n_blocks": 3, "lr": 1e-3, "epochs": 3, "lr_decay": "constant",
-                  "batch_size": 4, "steps_per_epoch": 100},
+        "quick": {"ngf": 8, "ndf": 8, "n_blocks": 3, "norm": "none", "crop_size": 64, "lr": 1e-3, "epochs": 3,
+                  "lr_decay": "constant", "batch_size": 4, "steps_per_epoch": 400},
     }
     generator = "G"
 

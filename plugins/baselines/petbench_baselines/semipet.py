@@ -64,9 +64,11 @@ class RegionAdaptiveNorm(ConditionalNorm):
         self.eps, self.prior = eps, prior
 
     def forward(self, x: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        dtype = x.dtype
-        h = x.float()
-        m = F.adaptive_avg_pool2d(regions.float(), h.shape[-2:])
+        with torch.autocast(device_type=x.device.type, enabled=False):  # statistics in float32
+            return self._normalise(x.float(), regions.float()).to(x.dtype)
+
+    def _normalise(self, h: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+        m = F.adaptive_avg_pool2d(regions, h.shape[-2:])
         mean_all = h.mean(dim=(2, 3))                          # B, C
         sq_all = (h * h).mean(dim=(2, 3))
         mass = m.sum(dim=(2, 3)).unsqueeze(-1) + self.prior    # B, K, 1
@@ -75,8 +77,7 @@ class RegionAdaptiveNorm(ConditionalNorm):
         var = (sq - mean * mean).clamp_min(0.0)
         scale = self.gamma / torch.sqrt(var + self.eps)        # B, K, C
         shift = self.beta - mean * scale
-        out = torch.einsum("bkhw,bkc->bchw", m, scale) * h + torch.einsum("bkhw,bkc->bchw", m, shift)
-        return out.to(dtype)
+        return torch.einsum("bkhw,bkc->bchw", m, scale) * h + torch.einsum("bkhw,bkc->bchw", m, shift)
 
 
 class SemiPETGenerator(nn.Module):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import petbench
+from petbench.testing import conformance_tests, isolated_host
 from petbench_baselines import plugin
 from petbench_baselines.argan import ARGAN
 from petbench_baselines.autocontext import AutoContext
@@ -75,11 +76,11 @@ def context():
     return petbench.TrainContext(torch.device("cpu"), None, torch.amp.GradScaler(enabled=False))
 
 
-test_conformance = petbench.testing.conformance_tests(plugin)
+test_conformance = conformance_tests(plugin)
 
 
 def test_plugin_registers_the_five_methods():
-    host = petbench.testing.isolated_host(plugin)
+    host = isolated_host(plugin)
     assert not host.failures
     assert set(CLASSES) <= set(host.methods.names())
     assert {"cyclegan", "autocontext", "argan", "cvtgan", "semipet"} == set(CLASSES)
@@ -246,3 +247,18 @@ def test_schedulers_follow_the_recipe():
         stage.schedulers["G"].step()
     assert stage.optimizers["G"].param_groups[0]["lr"] == pytest.approx(2e-3 * 0.98 ** 2)
     assert CVTGAN(TINY["cvtgan"]).stages()[0].schedulers == {}
+
+
+def test_cyclegan_random_crops_keep_pairs_aligned():
+    from petbench_baselines.cyclegan import random_crops
+
+    torch.manual_seed(0)
+    batch = structured_batch(2, size=32)
+    batch["spet"] = batch["lpet"] * 2  # a pair's crops must come from the same place
+    crops = random_crops(batch, 16)
+    assert all(v.shape == (2, 1, 16, 16) for v in crops.values())
+    assert torch.equal(crops["spet"], crops["lpet"] * 2)
+    assert random_crops(batch, 64)["lpet"].shape[-1] == 32  # a crop as big as the slice keeps it
+    method = tiny("cyclegan", crop_size=32)
+    losses = method.stages()[0].step(structured_batch(size=64), context())
+    assert all(torch.isfinite(torch.as_tensor(v)) for v in losses.values())

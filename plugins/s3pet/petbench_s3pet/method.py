@@ -52,8 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "token_fusion": "concat",      # concat | add: how (invariant, specific) tokens form a map
     "transfer_hidden": 0,          # 0 = a single Linear transfer module; > 0 = Linear-GELU-Linear
     "decoder_channels": [256, 128, 64, 32],
-    "image_skip": False,           # decoders predict a residual on their branch's input image (not in the paper)
-    "upsample_mode": "bilinear",   # bilinear | nearest | transpose
+    "upsample_mode": "transpose",  # transpose (learned, kernel = stride) | bilinear | nearest
     "js_axis": "feature",          # feature | token: the softmax axis of the JS divergence
     "js_tau": 1.0,                 # softmax temperature of the JS divergence
     "gamma": 1.0,                  # Eq. 4
@@ -85,6 +84,11 @@ class S3PET(Method):
                    "network with dose knowledge decoupling and dose-specific token swap/transfer.")
     defaults: ClassVar[dict[str, Any]] = DEFAULTS
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+    #: what petbench's conformance checks use on top of ``quick``: a tiny, fast model
+    test_options: ClassVar[dict[str, Any]] = {
+        "embed_dim": 32, "num_heads": 2, "depth": 1, "decoder_channels": [16, 8, 8, 8],
+        "stage1_batch_size": 4, "stage2_batch_size": 4, "stage1_epochs": 1, "stage2_epochs": 1,
+        "stage1_steps_per_epoch": 2, "stage2_steps_per_epoch": 2}
     #: the variant a registered name stands for (None: chosen by the ``variant`` option)
     fixed_variant: ClassVar[str | None] = None
     #: Table II check marks of this method (an instance has those of its resolved variant)
@@ -173,60 +177,38 @@ class S3PET(Method):
                 "mask_ratio": o[f"mask_ratio_{dose}"]}
 
     def stages(self) -> list[Stage]:
-        o = self.options
         stages = []
         if self.components["DsMAE"]:
-            doses = ("lpet", "spet") if self.components["DKD"] else ("lpet",)
-            for dose in doses:
-                modules = (f"enc_{dose}", f"mae_head_{dose}")
-                optimizer = torch.optim.Adam(self._parameters(modules), lr=o["stage1_lr"], betas=tuple(o["betas"]))
-                schedule = self._schedule(optimizer, "stage1")
-                stages.append(Stage(
-                    name=f"stage1-{dose}", step=self._stage1_step(dose, optimizer, schedule),
-                    optimizers={"adam": optimizer},
-                    modules=modules, sources=(f"unpaired_{dose}",), epochs=o["stage1_epochs"],
-                    batch_size=o["stage1_batch_size"], steps_per_epoch=o["stage1_steps_per_epoch"],
+            for dose in ("lpet", "spet") if self.components["DKD"] else ("lpet",):
+                stages.append(self._stage(
+                    f"stage1-{dose}", "stage1", (f"enc_{dose}", f"mae_head_{dose}"), (f"unpaired_{dose}",),
+                    lambda batch, dose=dose: {"loss": self.stage1_loss(dose, batch[f"{dose}_u"])},
                     reuse_key=self.stage1_reuse_key(dose)))
-        modules = tuple(name for name in self.nets if not name.startswith("mae_head_"))
-        optimizer = torch.optim.Adam(self._parameters(modules), lr=o["stage2_lr"], betas=tuple(o["betas"]))
-        schedule = self._schedule(optimizer, "stage2")
+        stages.append(self._stage(
+            "stage2", "stage2", tuple(name for name in self.nets if not name.startswith("mae_head_")), ("paired",),
+            lambda batch: self.stage2_losses(batch["lpet"], batch["spet"])))
+        return stages
 
-        def stage2_step(batch: dict, ctx: TrainContext) -> dict:
-            schedule(ctx)
-            losses = self.stage2_losses(batch["lpet"], batch["spet"])
+    def _stage(self, name: str, prefix: str, modules: tuple[str, ...], sources: tuple[str, ...], losses_fn,
+               reuse_key: dict | None = None) -> Stage:
+        """A stage optimising ``modules`` with Adam on ``losses_fn(batch)["loss"]`` (the other
+        entries are its terms, for the progress bar), with the ``{prefix}_*`` options."""
+        o = self.options
+        optimizer = torch.optim.Adam([p for m in modules for p in self.nets[m].parameters()],
+                                     lr=o[f"{prefix}_lr"], betas=tuple(o["betas"]))
+
+        def step(batch: dict, ctx: TrainContext) -> dict:
+            if o["lr_schedule"] == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = o[f"{prefix}_lr"] * cosine_factor(stage, ctx)
+            losses = losses_fn(batch)
             ctx.backward_step(losses["loss"], optimizer)
             return {key: value.detach() for key, value in losses.items()}
 
-        stages.append(Stage(name="stage2", step=stage2_step, optimizers={"adam": optimizer}, modules=modules,
-                            sources=("paired",), epochs=o["stage2_epochs"], batch_size=o["stage2_batch_size"],
-                            steps_per_epoch=o["stage2_steps_per_epoch"]))
-        return stages
-
-    def _parameters(self, modules) -> list[torch.nn.Parameter]:
-        return [p for name in modules for p in self.nets[name].parameters()]
-
-    def _schedule(self, optimizer: torch.optim.Optimizer, stage: str):
-        """A function of the step's context that sets the learning rate. It keeps no state (the
-        rate follows from ``ctx.step_index``), so a resumed stage continues on the same curve."""
-        o = self.options
-        base, epochs, steps = o[f"{stage}_lr"], o[f"{stage}_epochs"], o[f"{stage}_steps_per_epoch"]
-
-        def set_lr(ctx: TrainContext) -> None:
-            if o["lr_schedule"] == "constant":
-                return
-            # with steps_per_epoch unknown (the data decide it), the curve advances per epoch
-            progress = ctx.step_index / (epochs * steps) if steps else ctx.epoch / epochs
-            for group in optimizer.param_groups:
-                group["lr"] = base * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-        return set_lr
-
-    def _stage1_step(self, dose: str, optimizer: torch.optim.Optimizer, schedule):
-        def step(batch: dict, ctx: TrainContext) -> dict:
-            schedule(ctx)
-            loss = self.stage1_loss(dose, batch[f"{dose}_u"])
-            ctx.backward_step(loss, optimizer)
-            return {"l1": loss.detach()}
-        return step
+        stage = Stage(name=name, step=step, optimizers={"adam": optimizer}, modules=modules, sources=sources,
+                      epochs=o[f"{prefix}_epochs"], batch_size=o[f"{prefix}_batch_size"],
+                      steps_per_epoch=o[f"{prefix}_steps_per_epoch"], reuse_key=reuse_key)
+        return stage
 
     # -- losses ---------------------------------------------------------------------------
     def stage1_loss(self, dose: str, images: torch.Tensor) -> torch.Tensor:
@@ -269,7 +251,7 @@ class S3PET(Method):
         grid = n["enc_lpet"].grid(lpet)
         e_lpet = n["enc_lpet"](lpet)
         if not self.components["DKD"]:
-            return {"rpet": crop(self._skip(n["dec_spet"](fuse(e_lpet, None, grid)), lpet), size)}
+            return {"rpet": crop(n["dec_spet"](fuse(e_lpet, None, grid)), size)}
         e_spet = n["enc_spet"](spet)
         lpet_tokens = decouple(e_lpet, n["proj_inv"], n["proj_spec_lpet"])
         spet_tokens = decouple(e_spet, n["proj_inv"], n["proj_spec_spet"])
@@ -282,9 +264,8 @@ class S3PET(Method):
             main = Tokens(to_spet.invariant, predicted)  # (l_di, ŝ_ds): the transferred tokens
         else:
             to_lpet, main = spet_tokens, lpet_tokens  # no swap: each branch decodes its own dose's tokens
-        out["lpet_syn"] = crop(self._skip(n["dec_lpet"](fuse(to_lpet.invariant, to_lpet.specific, grid, how)), spet),
-                               size)
-        out["rpet"] = crop(self._skip(n["dec_spet"](fuse(main.invariant, main.specific, grid, how)), lpet), size)
+        out["lpet_syn"] = crop(n["dec_lpet"](fuse(to_lpet.invariant, to_lpet.specific, grid, how)), size)
+        out["rpet"] = crop(n["dec_spet"](fuse(main.invariant, main.specific, grid, how)), size)
         return out
 
     def main_branch(self, lpet: torch.Tensor) -> torch.Tensor:
@@ -293,15 +274,10 @@ class S3PET(Method):
         grid = n["enc_lpet"].grid(lpet)
         e_lpet = n["enc_lpet"](lpet)
         if not self.components["DKD"]:
-            return self._skip(n["dec_spet"](fuse(e_lpet, None, grid)), lpet)
+            return n["dec_spet"](fuse(e_lpet, None, grid))
         tokens = decouple(e_lpet, n["proj_inv"], n["proj_spec_lpet"])
         specific = n["transfer"](tokens.specific) if self.components["DKL"] else tokens.specific
-        return self._skip(n["dec_spet"](fuse(tokens.invariant, specific, grid, self.options["token_fusion"])), lpet)
-
-    def _skip(self, decoded: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        """With ``image_skip``, a decoder's output is a correction added to its branch's input
-        image (LPET for the main branch, SPET for the auxiliary one)."""
-        return decoded + source if self.options["image_skip"] else decoded
+        return n["dec_spet"](fuse(tokens.invariant, specific, grid, self.options["token_fusion"]))
 
     def inference_modules(self) -> list[str]:
         names = ["enc_lpet", "proj_inv", "proj_spec_lpet", "transfer", "dec_spet"]
@@ -320,6 +296,17 @@ class S3PET(Method):
         finally:
             for m, mode in zip(modules, modes):
                 m.train(mode)
+
+
+def cosine_factor(stage: Stage, ctx: TrainContext) -> float:
+    """Half-cosine from 1 to 0 over the stage, from ``ctx`` alone (no state: a resumed stage goes
+    on along the same curve). With ``steps_per_epoch`` unset the data decide the number of steps,
+    so the curve then advances once per epoch."""
+    if stage.steps_per_epoch:
+        progress = ctx.step_index / (stage.epochs * stage.steps_per_epoch)
+    else:
+        progress = ctx.epoch / stage.epochs
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -38,12 +38,15 @@ def test_shapes_through_every_module(size, patch):
     assert decoder(feature_map).shape == (b, 1, size, size)
 
 
-def test_decoder_has_four_conv_bn_relu_blocks_and_three_upsamplings():
-    decoder = DoseDecoder(32, [16, 8, 8, 8], patch_size=8)
+@pytest.mark.parametrize("mode, layer", [("transpose", "ConvTranspose2d"), ("bilinear", "Upsample"),
+                                         ("nearest", "Upsample")])
+def test_decoder_has_four_conv_bn_relu_blocks_and_three_upsamplings(mode, layer):
+    decoder = DoseDecoder(32, [16, 8, 8, 8], patch_size=8, upsample_mode=mode)
     kinds = [type(m).__name__ for m in decoder.blocks]
-    assert kinds == ["Sequential", "Upsample", "Sequential", "Upsample", "Sequential", "Upsample", "Sequential"]
+    assert kinds == ["Sequential", layer, "Sequential", layer, "Sequential", layer, "Sequential"]
     for block in decoder.blocks[::2]:
         assert [type(m).__name__ for m in block] == ["Conv2d", "BatchNorm2d", "ReLU"]
+    assert decoder(torch.rand(2, 32, 4, 4)).shape == (2, 1, 32, 32)
     assert upsample_factors(8) == [2, 2, 2] and upsample_factors(16) == [4, 2, 2] and upsample_factors(4) == [2, 2, 1]
 
 
