@@ -76,7 +76,7 @@ def upsample_factors(patch_size: int, layers: int = 3) -> list[int]:
     return [2 ** (exponent // layers + (1 if i < exponent % layers else 0)) for i in range(layers)]
 
 
-UPSAMPLE_MODES = ("transpose", "bilinear", "nearest")
+UPSAMPLE_MODES = ("bilinear", "nearest", "transpose")
 
 
 def upsampling(channels: int, factor: int, mode: str) -> nn.Module:
@@ -101,7 +101,7 @@ class DoseDecoder(nn.Module):
     convolution to one channel. Input: a ``[B, C, H/p, W/p]`` map made of tokens."""
 
     def __init__(self, in_channels: int, channels: list[int] | tuple[int, ...], patch_size: int,
-                 upsample_mode: str = "transpose", out_channels: int = 1) -> None:
+                 upsample_mode: str = "bilinear", out_channels: int = 1) -> None:
         super().__init__()
         if len(channels) != 4:
             raise ValueError(f"the dose decoder has four blocks: give 4 channel widths, not {list(channels)}")

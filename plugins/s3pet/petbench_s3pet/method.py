@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "token_fusion": "concat",      # concat | add: how (invariant, specific) tokens form a map
     "transfer_hidden": 0,          # 0 = a single Linear transfer module; > 0 = Linear-GELU-Linear
     "decoder_channels": [256, 128, 64, 32],
-    "upsample_mode": "transpose",  # transpose (learned, kernel = stride) | bilinear | nearest
+    "upsample_mode": "bilinear",   # bilinear | nearest | transpose (learned, kernel = stride)
     "js_axis": "feature",          # feature | token: the softmax axis of the JS divergence
     "js_tau": 1.0,                 # softmax temperature of the JS divergence
     "gamma": 1.0,                  # Eq. 4
@@ -71,7 +71,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "embed_dim": 64, "num_heads": 4, "decoder_channels": [64, 32, 16, 16],
         "stage1_epochs": 2, "stage1_batch_size": 32, "stage1_steps_per_epoch": 40, "stage1_lr": 1e-3,
-        "stage2_epochs": 3, "stage2_batch_size": 16, "stage2_steps_per_epoch": 60, "stage2_lr": 1e-3,
+        "stage2_epochs": 4, "stage2_batch_size": 16, "stage2_steps_per_epoch": 100, "stage2_lr": 1e-3,
+        "lr_schedule": "cosine",
     },
 }
 
