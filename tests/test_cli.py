@@ -89,6 +89,15 @@ def test_compare_marks_best_by_direction(cli):
     assert ("tiny-cnn" in best_line) == better
 
 
+def test_compare_notes_a_row_that_pools_different_settings(cli):
+    assert cli(*RUN).exit_code == 0
+    assert cli(*RUN, "--seed", "1").exit_code == 0  # another seed of the same setting: pooled silently
+    assert "note:" not in cli("compare").output
+    assert cli(*RUN, "-o", "epochs=3").exit_code == 0
+    notes = [line for line in cli("compare").output.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "'tiny-cnn'" in notes[0] and notes[0].count("tiny-cnn_tiny_drf4") == 3
+
+
 @pytest.mark.parametrize("args, fragments", [
     (["run", "--method", "nope", "--dataset", "tiny"], ["unknown method 'nope'", "Valid:"]),
     (["run", "--method", "lpet", "--dataset", "nope"], ["unknown dataset 'nope'"]),

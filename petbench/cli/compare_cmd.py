@@ -6,7 +6,7 @@ import typer
 from rich.console import Console
 
 from ..errors import UserError
-from ..results.record import select_records
+from ..results.record import pooled_setups, select_records
 from ..results.formats import FORMATS, render
 from ..results.leaderboard import build_leaderboard
 from ..runner import DEFAULT_RESULTS
@@ -28,6 +28,9 @@ def compare(
         raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     records = select_records(results, dataset, drf, "start one with `petbench run --method lpet --dataset phantom`")
     wanted = [m.strip() for m in metrics.split(",")] if metrics else None
+    for method, run_ids in pooled_setups(records).items():
+        typer.echo(f"note: the {method!r} row pools runs with different settings ({', '.join(run_ids)}); "
+                   "keep each setting in its own --results folder to compare them apart", err=True)
     if paper_table is not None:
         from ..grids.tables import build_paper_table, render_paper_table
 

@@ -71,7 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "embed_dim": 64, "num_heads": 4, "decoder_channels": [64, 32, 16, 16],
         "stage1_epochs": 2, "stage1_batch_size": 32, "stage1_steps_per_epoch": 40, "stage1_lr": 1e-3,
-        "stage2_epochs": 4, "stage2_batch_size": 16, "stage2_steps_per_epoch": 100, "stage2_lr": 1e-3,
+        "stage2_epochs": 7, "stage2_batch_size": 16, "stage2_steps_per_epoch": 100, "stage2_lr": 1e-3,
         "lr_schedule": "cosine",
     },
 }
