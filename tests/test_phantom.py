@@ -16,7 +16,7 @@ from petbench.cli import create_app
 from petbench.datasets.phantom import Physics, SubjectStore, generate_subjects, simulate_subject
 from petbench.datasets.phantom import generate as generate_module
 from petbench.datasets.phantom.anatomy import make_anatomy
-from petbench.datasets.phantom.cache import default_cache_root
+from petbench.data.cache import default_cache_root
 from petbench.datasets.phantom.projector import ParallelBeamProjector
 from petbench.datasets.phantom.recon import osem
 from petbench.datasets.phantom.simulate import poisson, thin

@@ -5,8 +5,9 @@ See docs/datasets.md for what it simulates and how it was calibrated. The module
 parallel-beam system matrix), ``recon`` (OSEM), ``simulate`` (the physics chain), ``cache`` (the
 on-disk store), ``generate`` (read or simulate subjects), ``calibration`` (the docs' figures).
 """
+from ...data.cache import default_cache_root
 from .anatomy import ANATOMIES, Anatomy, make_anatomy, spacing_for
-from .cache import SubjectStore, default_cache_root
+from .cache import SubjectStore
 from .generate import (GENERATOR_VERSION, PhantomConfig, generate_subjects, materialize, subject_id,
                        subject_index)
 from .simulate import CALIBRATED_COUNTS, Physics, SimulatedSubject, simulate_subject

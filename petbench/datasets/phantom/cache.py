@@ -29,14 +29,6 @@ from ...errors import UserError
 log = logging.getLogger(__name__)
 
 
-def default_cache_root() -> Path:
-    """``$PETBENCH_CACHE``, else ``$XDG_CACHE_HOME/petbench``, else ``~/.cache/petbench``."""
-    if os.environ.get("PETBENCH_CACHE"):
-        return Path(os.environ["PETBENCH_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "petbench"
-
-
 LEVELS = 32000
 
 

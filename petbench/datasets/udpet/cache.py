@@ -1,6 +1,6 @@
 """The conversion cache: each source is read once; header facts kept as JSON, volumes as NIfTI.
 
-Location: ``$PETBENCH_CACHE`` or ``~/.cache/petbench``, one folder per dataset. Entries are keyed
+Location: :func:`petbench.data.cache.default_cache_root`, one folder per dataset. Entries are keyed
 by a hash of what they were made from (the source's file names, sizes and modification times,
 and the preprocessing options), so a changed download or option makes a new entry. Every write
 is atomic (temporary file + rename); a volume's JSON sidecar is written last and records the
@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ...atomic import atomic_write_json
+from ...data.cache import default_cache_root
 from ...data.nifti import load_volume, save_volume
 from ...errors import UserError
 from .problems import logger
 
 CACHE_VERSION = 1
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PETBENCH_CACHE") or Path.home() / ".cache" / "petbench").expanduser()
 
 
 def source_signature(path: Path, files: tuple[str, ...] = ()) -> str:
@@ -36,18 +32,6 @@ def source_signature(path: Path, files: tuple[str, ...] = ()) -> str:
 
 def key_hash(key: dict) -> str:
     return hashlib.sha256(json.dumps({"version": CACHE_VERSION, **key}, sort_keys=True).encode()).hexdigest()[:40]
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def file_sha256(path: Path) -> str:
@@ -62,7 +46,7 @@ class ConversionCache:
     """Cache entries of one dataset (``namespace``) under :func:`cache_dir`."""
 
     def __init__(self, namespace: str, root: Path | None = None) -> None:
-        self.root = (root or cache_dir()) / namespace
+        self.root = (root or default_cache_root()) / namespace
 
     # -- header facts --------------------------------------------------------------------------
     def get_json(self, kind: str, key: dict) -> dict | None:
@@ -76,7 +60,7 @@ class ConversionCache:
         return entry.get("data")
 
     def put_json(self, kind: str, key: dict, data: dict) -> None:
-        self.write(lambda: write_json_atomic(self.path(kind, key, ".json"), {"key": key, "data": data}))
+        self.write(lambda: atomic_write_json(self.path(kind, key, ".json"), {"key": key, "data": data}))
 
     # -- volumes -------------------------------------------------------------------------------
     def get_volume(self, key: dict) -> tuple[np.ndarray, np.ndarray, dict] | None:
@@ -106,7 +90,7 @@ class ConversionCache:
 
         def write():
             save_volume(volume_path, volume, affine)
-            write_json_atomic(sidecar_path, {"key": key, "sha256": file_sha256(volume_path),
+            atomic_write_json(sidecar_path, {"key": key, "sha256": file_sha256(volume_path),
                                              "shape": list(volume.shape), "meta": meta})
 
         self.write(write)
