@@ -28,14 +28,15 @@ def compare(
         raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     records = select_records(results, dataset, drf, "start one with `petbench run --method lpet --dataset phantom`")
     wanted = [m.strip() for m in metrics.split(",")] if metrics else None
-    for method, run_ids in pooled_setups(records).items():
-        typer.echo(f"note: the {method!r} row pools runs with different settings ({', '.join(run_ids)}); "
-                   "keep each setting in its own --results folder to compare them apart", err=True)
     if paper_table is not None:
         from ..grids.tables import build_paper_table, render_paper_table
 
         show(render_paper_table(build_paper_table(records, paper_table, wanted), fmt))
         return
+    # the paper tables give each option set its own row and refuse mixed protocols; this board pools them
+    for method, run_ids in pooled_setups(records).items():
+        typer.echo(f"note: the {method!r} row pools runs with different settings ({', '.join(run_ids)}); "
+                   "keep each setting in its own --results folder to compare them apart", err=True)
     board = build_leaderboard(records, wanted)
     if wanted:
         missing = [m for m in wanted if m not in board.metrics]

@@ -104,16 +104,16 @@ def select_records(results_dir: Path, dataset: str | None, drf: int | None, hint
 
 
 def pooled_setups(records: list[RunRecord]) -> dict[str, list[str]]:
-    """Leaderboard rows (method, dataset, DRF) whose runs differ in more than the seed: options,
-    preset, dataset options or the rest of the protocol. A row pools such runs as if they were
-    seeds of one setup, which is rarely what is meant. Returns method -> the run ids pooled."""
+    """Leaderboard rows (method, dataset, DRF) whose runs differ in more than the seed: the
+    method's resolved options, the dataset's options or the rest of the protocol. A row pools such
+    runs as if they were seeds of one setup, which is rarely what is meant. Returns method -> the
+    run ids pooled."""
     setups: dict[tuple, set[str]] = {}
     run_ids: dict[tuple, list[str]] = {}
     for record in records:
-        config = record.config
-        protocol = {k: v for k, v in (config.get("protocol") or {}).items() if k != "drf"}
-        setup = json.dumps([config.get("method_options"), config.get("dataset_options"), protocol,
-                            config.get("preset")], sort_keys=True, default=str)
+        protocol = {k: v for k, v in record.data["protocol"].items() if k != "drf"}
+        setup = json.dumps([record.data["method"].get("options"), record.data["dataset"].get("options"), protocol],
+                           sort_keys=True, default=str)
         row = (record.method, record.dataset, record.data["protocol"]["drf"])
         setups.setdefault(row, set()).add(setup)
         run_ids.setdefault(row, []).append(record.run_id)

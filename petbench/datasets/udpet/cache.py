@@ -43,7 +43,7 @@ def file_sha256(path: Path) -> str:
 
 
 class ConversionCache:
-    """Cache entries of one dataset (``namespace``) under :func:`cache_dir`."""
+    """Cache entries of one dataset (``namespace``) under :func:`~petbench.data.cache.default_cache_root`."""
 
     def __init__(self, namespace: str, root: Path | None = None) -> None:
         self.root = (root or default_cache_root()) / namespace
