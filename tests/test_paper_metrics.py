@@ -1,11 +1,14 @@
-"""The S3PET group's evaluation convention (psnr_paper, ssim_paper, nmse_paper) against direct,
-slow re-implementations of each step."""
+"""The S3PET group's evaluation convention against direct, slow re-implementations of each step and
+against a transcription of ``cal`` in gluucose/PCCGAN ``test.py``, called as that script calls it."""
 import numpy as np
 import pytest
 from scipy.ndimage import uniform_filter
 
-from petbench.metrics_paper import (nmse_paper, patch_normalize, patch_starts, psnr_paper, slice_ssim,
-                                    ssim_paper)
+from skimage.metrics import normalized_root_mse, peak_signal_noise_ratio, structural_similarity
+
+from petbench.metric import MetricContext, score_volume
+from petbench.metrics.group import (nmse_paper, nmse_paper_refnorm, patch_normalize, patch_starts, psnr_paper,
+                                    psnr_paper_refmask, slice_ssim, ssim_paper)
 from petbench.plugins import get_plugin_manager
 from petbench.testing.conformance import check_metric
 
@@ -75,17 +78,64 @@ def test_patch_normalize_range_and_floor(volumes):
 
 def test_slice_ssim_matches_old_scikit_image(volumes):
     pred, ref = (patch_normalize(v).astype(np.float64) for v in volumes)
-    assert slice_ssim(pred, ref, 2.0) == pytest.approx(old_skimage_ssim_per_slice(pred, ref, 2.0), abs=1e-10)
+    assert slice_ssim(pred, ref, 2.0) == pytest.approx(old_skimage_ssim_per_slice(pred, ref, 2.0), rel=1e-9)
+
+
+def pccgan_cal(predicted, real):
+    """``cal(predicted_path, real_path)`` of PCCGAN test.py on arrays as ``medpy.io.load`` returns them
+    (``[x, y, z]``): the stitched, normalised volumes. Old scikit-image's ``ssim(..., multichannel=True)``
+    without data_range is ``channel_axis=-1`` with the float range, 2."""
+    res, image_s = predicted, real
+    y = np.nonzero(image_s)
+    cur_psnr = peak_signal_noise_ratio(image_s[y], res[y], data_range=1.0)
+    cur_ssim = structural_similarity(res, image_s, channel_axis=-1, data_range=2.0)
+    cur_nmse = normalized_root_mse(image_s, res) ** 2
+    return cur_psnr, cur_ssim, cur_nmse
+
+
+def test_group_convention_is_test_py_as_called(volumes):
+    """test.py calls ``cal(save_path_real, save_path_fake)``: the prediction goes in as ``real_path``."""
+    pred, ref = volumes
+    pred_n, ref_n = (brute_force_normalize(v, 64, 16).T for v in (pred, ref))  # medpy order [x, y, z]
+    psnr_expected, ssim_expected, nmse_expected = pccgan_cal(ref_n, pred_n)
+    assert psnr_paper(pred, ref) == pytest.approx(psnr_expected, rel=1e-5)  # float32 normalisation inside
+    assert ssim_paper(pred, ref) == pytest.approx(ssim_expected, rel=1e-5)
+    assert nmse_paper(pred, ref) == pytest.approx(nmse_expected, rel=1e-4)
+    # The corrected orientation is the same code called the other way round (evaluate.py's order).
+    psnr_ref, ssim_ref, nmse_ref = pccgan_cal(pred_n, ref_n)
+    assert psnr_paper_refmask(pred, ref) == pytest.approx(psnr_ref, rel=1e-5)
+    assert nmse_paper_refnorm(pred, ref) == pytest.approx(nmse_ref, rel=1e-4)
+    assert ssim_ref == pytest.approx(ssim_expected, rel=1e-12)  # SSIM does not care
+    assert abs(nmse_paper(pred, ref) - nmse_paper_refnorm(pred, ref)) > 1e-3  # the swap matters here
 
 
 def test_psnr_and_nmse_formulas(volumes):
     pred, ref = volumes
-    pred_n, ref_n = patch_normalize(pred), patch_normalize(ref)
-    inside = ref_n != 0
-    assert not inside.all()  # the zeroed voxels are left out of the PSNR
-    mse = np.mean((pred_n[inside] - ref_n[inside]) ** 2)
-    assert psnr_paper(pred, ref) == pytest.approx(10 * np.log10(1 / mse))
-    assert nmse_paper(pred, ref) == pytest.approx(np.sum((pred_n - ref_n) ** 2) / np.sum(ref_n ** 2))
+    pred_n, ref_n = patch_normalize(pred).astype(np.float64), patch_normalize(ref).astype(np.float64)
+    for mask_of, fn in ((pred_n, psnr_paper), (ref_n, psnr_paper_refmask)):
+        inside = mask_of != 0
+        assert not inside.all()  # the zeroed voxels are left out of the PSNR
+        mse = np.mean((pred_n[inside] - ref_n[inside]) ** 2)
+        assert fn(pred, ref) == pytest.approx(10 * np.log10(1 / mse))
+    assert nmse_paper(pred, ref) == pytest.approx(np.sum((pred_n - ref_n) ** 2) / np.sum(pred_n ** 2))
+    assert nmse_paper_refnorm(pred, ref) == pytest.approx(np.sum((pred_n - ref_n) ** 2) / np.sum(ref_n ** 2))
+
+
+def test_normalisation_is_shared_within_a_pair_only(volumes, monkeypatch):
+    import petbench.metrics.group as group
+
+    pred, ref = volumes
+    calls = []
+    real = group.patch_normalize
+    monkeypatch.setattr(group, "patch_normalize", lambda v: calls.append(1) or real(v))
+    host = get_plugin_manager(entrypoints=False).metrics
+    paper = [host.get(n) for n in host.names() if host.get(n).convention == "paper"]
+    assert len(paper) == 5
+    context = MetricContext()
+    values = score_volume(paper, pred, ref, context)
+    assert len(calls) == 2  # one per volume, for five metrics
+    assert score_volume(paper, ref, ref, context)["nmse_paper"] == 0 and values["nmse_paper"] > 0
+    assert len(calls) == 4
 
 
 def test_perfect_prediction_and_invariance(volumes):
@@ -94,7 +144,7 @@ def test_perfect_prediction_and_invariance(volumes):
     assert nmse_paper(ref, ref) == 0
     assert ssim_paper(ref, ref) == pytest.approx(1.0)
     # Each volume is normalised on its own, so a positive scale and offset change nothing.
-    for fn in (psnr_paper, ssim_paper, nmse_paper):
+    for fn in (psnr_paper, ssim_paper, nmse_paper, psnr_paper_refmask, nmse_paper_refnorm):
         assert fn(3 * pred + 1, 0.5 * ref) == pytest.approx(fn(pred, ref), rel=1e-4)  # float32 inside
 
 
@@ -108,12 +158,14 @@ def test_worse_prediction_scores_worse(volumes):
 
 def test_registered_with_the_paper_convention():
     metrics = get_plugin_manager(entrypoints=False).metrics
-    for name, higher in (("psnr_paper", True), ("ssim_paper", True), ("nmse_paper", False)):
+    for name, higher in (("psnr_paper", True), ("ssim_paper", True), ("nmse_paper", False),
+                         ("psnr_paper_refmask", True), ("nmse_paper_refnorm", False)):
         metric = metrics.get(name)
         assert metric.convention == "paper" and metric.higher_is_better is higher
         assert isinstance(metric(np.ones((8, 8, 8)) * 2, np.arange(512.0).reshape(8, 8, 8)), float)
 
 
-@pytest.mark.parametrize("name", ["psnr_paper", "ssim_paper", "nmse_paper"])
+@pytest.mark.parametrize("name", ["psnr_paper", "ssim_paper", "nmse_paper", "psnr_paper_refmask",
+                                  "nmse_paper_refnorm"])
 def test_pass_the_metric_conformance_checks(name):
     check_metric(name)

@@ -22,7 +22,7 @@ from petbench.datasets.phantom.recon import osem
 from petbench.datasets.phantom.simulate import poisson, thin
 from petbench.default_plugins.metrics import nmse
 from petbench.default_plugins.phantom import Phantom
-from petbench.metrics_paper import nmse_paper, psnr_paper
+from petbench.metrics.group import nmse_paper, nmse_paper_refnorm, psnr_paper
 from petbench.plugins import get_plugin_manager
 from petbench.testing.conformance import check_dataset
 

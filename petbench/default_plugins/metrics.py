@@ -1,66 +1,50 @@
-"""Built-in metrics in the UDPET challenge convention (docs/metrics.md).
-
-All three are computed on the whole re-stacked 3D volume in physical units:
-PSNR = 20·log10(max(ref) / RMSE), NMSE = Σ(pred−ref)² / Σref², and 3D SSIM (7-voxel uniform
-window) of each volume divided by its own maximum, with data range 1.
-"""
+"""Built-in metrics: the UDPET challenge's global metrics, the S3PET paper's NMSE, and region and
+lesion quantitation where the dataset has label maps (docs/metrics.md)."""
 from __future__ import annotations
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torchmetrics.functional.image import peak_signal_noise_ratio
-
 from petbench import Metric, hookimpl
+from petbench.metrics.challenge import nmse, nrmse, psnr, ssim
+from petbench.metrics.regions import (background_cov, lesion_contrast_recovery_error, lesion_suvmax_recovery_error,
+                                      suvmax_error, suvmean_error, tlm_error)
 
+__all__ = ["nmse", "nrmse", "psnr", "ssim"]
 
-def psnr(pred: np.ndarray, ref: np.ndarray) -> float:
-    """20·log10(max(ref)/RMSE) over the whole volume (data range = the reference maximum)."""
-    ref_t = torch.as_tensor(ref, dtype=torch.float64)
-    return float(peak_signal_noise_ratio(torch.as_tensor(pred, dtype=torch.float64), ref_t,
-                                         data_range=float(ref_t.max())))
+PSNR = Metric("psnr", psnr, higher_is_better=True, unit="dB", default=True,
+              description="20·log10(max ref / RMSE) on the whole volume (UDPET challenge)")
+SSIM = Metric("ssim", ssim, higher_is_better=True, default=True,
+              description="3D SSIM of each volume divided by its own max, 7³ uniform window, data range 2, "
+                          "as the challenge's compare_ssim call (UDPET challenge)")
+NRMSE = Metric("nrmse", nrmse, higher_is_better=False,
+               description="RMSE / (max ref − min ref) on the whole volume (UDPET challenge)")
+NMSE = Metric("nmse", nmse, higher_is_better=False, convention="s3pet", default=True,
+              description="Σ(pred−ref)²/Σref² on the whole volume (the S3PET paper's NMSE, Table I)")
 
+LOCAL = "challenge-local"
+SUVMEAN_ERROR = Metric("suvmean_error", suvmean_error, higher_is_better=False, convention=LOCAL, unit="%",
+                       needs=("regions",), description="|ΔSUVmean|/SUVmean·100 per region, averaged over the "
+                                                       "regions (UDPET challenge's local metric)")
+SUVMAX_ERROR = Metric("suvmax_error", suvmax_error, higher_is_better=False, convention=LOCAL, unit="%",
+                      needs=("regions",), description="|ΔSUVmax|/SUVmax·100 per region, averaged over the "
+                                                      "regions (UDPET challenge's local metric)")
+TLM_ERROR = Metric("tlm_error", tlm_error, higher_is_better=False, convention=LOCAL, unit="%", needs=("regions",),
+                   description="|ΔTLM|/TLM·100 per region, TLM = voxels·SUVmean (UDPET challenge's local metric; "
+                               "equals suvmean_error on a shared mask)")
+LESION_SUVMAX = Metric("lesion_suvmax_recovery_error", lesion_suvmax_recovery_error, higher_is_better=False,
+                       convention="lesion", unit="%", needs=("lesions",),
+                       description="|SUVmax pred/ref − 1|·100 per hot lesion, averaged over the lesions")
+LESION_CONTRAST = Metric("lesion_contrast_recovery_error", lesion_contrast_recovery_error, higher_is_better=False,
+                         convention="lesion", unit="%", needs=("lesions",),
+                         description="|contrast recovery − 1|·100 per lesion (contrast = lesion mean / local "
+                                     "background mean − 1), averaged over the lesions")
+BACKGROUND_COV = Metric("background_cov", background_cov, higher_is_better=False, convention="lesion", unit="%",
+                        needs=("background",),
+                        description="std/mean·100 of the prediction in a uniform background region (noise)")
 
-def nmse(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Σ(pred−ref)² / Σref²."""
-    pred, ref = np.asarray(pred, np.float64), np.asarray(ref, np.float64)
-    return float(((pred - ref) ** 2).sum() / (ref ** 2).sum())
-
-
-def ssim(pred: np.ndarray, ref: np.ndarray, window: int = 7) -> float:
-    """3D SSIM of pred/max(pred) against ref/max(ref), data range 1.
-
-    Uniform ``window``³ neighbourhoods, sample covariance and the border of ``window // 2``
-    voxels left out, as scikit-image's ``structural_similarity`` does (torchmetrics' SSIM uses
-    population covariance, so it is not used here).
-    """
-    x = torch.as_tensor(np.asarray(pred, np.float64))
-    y = torch.as_tensor(np.asarray(ref, np.float64))
-    x = x / x.max() if x.max() > 0 else x
-    y = y / y.max() if y.max() > 0 else y
-    window = min(window, *(d if d % 2 else d - 1 for d in x.shape))  # tiny volumes: the largest odd window that fits
-    x, y = x[None, None], y[None, None]
-    mean = lambda v: F.avg_pool3d(v, window, stride=1)  # noqa: E731 — valid region only = border cropped
-    n = window ** 3
-    cov_norm = n / (n - 1)
-    ux, uy = mean(x), mean(y)
-    vx = cov_norm * (mean(x * x) - ux * ux)
-    vy = cov_norm * (mean(y * y) - uy * uy)
-    vxy = cov_norm * (mean(x * y) - ux * uy)
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return float(s.mean())
-
-
-PSNR = Metric("psnr", psnr, higher_is_better=True, unit="dB",
-              description="PSNR on the whole volume, data range = max of the reference (challenge convention)")
-SSIM = Metric("ssim", ssim, higher_is_better=True,
-              description="3D SSIM, 7-voxel window, each volume divided by its own max (challenge convention)")
-NMSE = Metric("nmse", nmse, higher_is_better=False,
-              description="Σ(pred−ref)²/Σref² on the whole volume (challenge convention)")
+METRICS = (PSNR, SSIM, NRMSE, NMSE, SUVMEAN_ERROR, SUVMAX_ERROR, TLM_ERROR, LESION_SUVMAX, LESION_CONTRAST,
+           BACKGROUND_COV)
 
 
 @hookimpl
 def register_metrics(register):
-    for metric in (PSNR, SSIM, NMSE):
+    for metric in METRICS:
         register(metric)

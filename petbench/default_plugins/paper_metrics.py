@@ -1,24 +1,29 @@
 """Metrics in the S3PET group's evaluation convention, to compare with the paper's tables.
 
-They normalise every 64³ patch of each volume by its own min-max (petbench/metrics_paper.py has
-the details), which makes them volatile per volume and unfit for ranking; the challenge-convention
-``psnr``/``ssim``/``nmse`` are the ones to rank by (docs/datasets.md).
+``psnr_paper``, ``ssim_paper`` and ``nmse_paper`` are what ``gluucose/PCCGAN`` ``test.py`` computes,
+argument order as called; ``psnr_paper_refmask`` and ``nmse_paper_refnorm`` put the reference where the
+group's ``evaluate.py`` puts it (petbench/metrics/group.py has the details). They normalise every 64³
+patch of each volume by its own min-max, which makes them volatile per volume and unfit for ranking.
 """
 from petbench import Metric, hookimpl
-from petbench.metrics_paper import nmse_paper, psnr_paper, ssim_paper
+from petbench.metrics.group import nmse_paper, nmse_paper_refnorm, psnr_paper, psnr_paper_refmask, ssim_paper
 
+PER_PATCH = "after per-64³-patch min-max normalisation"
 PSNR_PAPER = Metric("psnr_paper", psnr_paper, higher_is_better=True, convention="paper", unit="dB",
-                    description="PSNR after per-64³-patch min-max normalisation, data range 1, "
-                                "over the non-zero reference voxels (S3PET paper convention)")
+                    description=f"PSNR {PER_PATCH}, data range 1, over the non-zero voxels of the prediction "
+                                "(PCCGAN test.py as called)")
+PSNR_PAPER_REFMASK = Metric("psnr_paper_refmask", psnr_paper_refmask, higher_is_better=True, convention="paper",
+                            unit="dB", description=f"PSNR {PER_PATCH}, data range 1, over the non-zero voxels of "
+                                                   "the reference (test.py with evaluate.py's order)")
 SSIM_PAPER = Metric("ssim_paper", ssim_paper, higher_is_better=True, convention="paper",
-                    description="per-slice 2D SSIM after per-64³-patch min-max normalisation, data range 2 "
-                                "(S3PET paper convention)")
+                    description=f"per-slice 2D SSIM {PER_PATCH}, data range 2 (PCCGAN test.py)")
 NMSE_PAPER = Metric("nmse_paper", nmse_paper, higher_is_better=False, convention="paper",
-                    description="normalized_root_mse² after per-64³-patch min-max normalisation "
-                                "(S3PET paper convention)")
+                    description=f"Σ(pred−ref)²/Σpred² {PER_PATCH} (PCCGAN test.py as called)")
+NMSE_PAPER_REFNORM = Metric("nmse_paper_refnorm", nmse_paper_refnorm, higher_is_better=False, convention="paper",
+                            description=f"Σ(pred−ref)²/Σref² {PER_PATCH} (test.py with evaluate.py's order)")
 
 
 @hookimpl
 def register_metrics(register):
-    for metric in (PSNR_PAPER, SSIM_PAPER, NMSE_PAPER):
+    for metric in (PSNR_PAPER, PSNR_PAPER_REFMASK, SSIM_PAPER, NMSE_PAPER, NMSE_PAPER_REFNORM):
         register(metric)

@@ -1,6 +1,7 @@
 """The figures of docs/datasets.md: LPET-vs-SPET metrics per DRF in both conventions, and a picture.
 
-    python -m petbench.datasets.phantom.calibration [--subjects 20] [--counts 1.4e5] [--figure PATH]
+    python -m petbench.datasets.phantom.calibration [--subjects 20] [--counts 1.4e5] [--size 128]
+        [--drfs 4,10,20,50,100] [--figure PATH]
 
 Subjects are the protocol's test subjects (split seed 0, 20 test) of the default brain phantom;
 they are simulated here, not read from the cache.
@@ -20,12 +21,13 @@ DRFS = (4, 10, 20, 50, 100)
 PAPER_LPET_ROW = {"psnr_paper": 21.3, "ssim_paper": 0.932, "nmse_paper": 0.080}  # S3PET Table I, LPET
 
 
-def metric_functions() -> dict:
-    from ...default_plugins.metrics import nmse, psnr, ssim
-    from ...metrics_paper import nmse_paper, psnr_paper, ssim_paper
+def calibration_metrics() -> list:
+    """The built-in global metrics of both conventions (region metrics need label maps: left out)."""
+    from ...default_plugins.metrics import NMSE, NRMSE, PSNR, SSIM
+    from ...default_plugins.paper_metrics import (NMSE_PAPER, NMSE_PAPER_REFNORM, PSNR_PAPER, PSNR_PAPER_REFMASK,
+                                                  SSIM_PAPER)
 
-    return {"psnr_paper": psnr_paper, "ssim_paper": ssim_paper, "nmse_paper": nmse_paper,
-            "psnr": psnr, "ssim": ssim, "nmse": nmse}
+    return [PSNR_PAPER, PSNR_PAPER_REFMASK, SSIM_PAPER, NMSE_PAPER, NMSE_PAPER_REFNORM, PSNR, SSIM, NRMSE, NMSE]
 
 
 def test_indices(n: int, n_subjects: int = 170) -> list[int]:
@@ -37,18 +39,20 @@ def test_indices(n: int, n_subjects: int = 170) -> list[int]:
 
 def measure(config: PhantomConfig, indices, drfs=DRFS, verbose: bool = True) -> dict[int, dict[str, list[float]]]:
     """Per DRF and metric, the values of LPET (as the prediction) against SPET, one per subject."""
-    metrics = metric_functions()
-    values = {drf: {name: [] for name in metrics} for drf in drfs}
+    from ...metric import score_volume
+
+    metrics = calibration_metrics()
+    values = {drf: {m.name: [] for m in metrics} for drf in drfs}
     for index in indices:
         start = time.perf_counter()
         subject = simulate_subject(index, config.seed, config.anatomy, config.size, drfs, config.physics)
         for drf in drfs:
-            for name, fn in metrics.items():
-                values[drf][name].append(float(fn(subject.lpet[drf], subject.spet)))
+            for name, value in score_volume(metrics, subject.lpet[drf], subject.spet).items():
+                values[drf][name].append(value)
         if verbose:
             row = values[10 if 10 in drfs else drfs[0]]
             print(f"{subject_id(index)} {time.perf_counter() - start:5.1f}s  "
-                  + "  ".join(f"{name} {row[name][-1]:.3f}" for name in metrics), flush=True)
+                  + "  ".join(f"{name} {row[name][-1]:.3f}" for name in row), flush=True)
     return values
 
 
@@ -99,12 +103,14 @@ def main() -> None:
     parser.add_argument("--counts", type=float, default=CALIBRATED_COUNTS["brain"])
     parser.add_argument("--anatomy", default="brain")
     parser.add_argument("--figure", default="")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--drfs", default=",".join(map(str, DRFS)))
     args = parser.parse_args()
-    config = PhantomConfig(anatomy=args.anatomy, physics=Physics(counts=args.counts))
+    config = PhantomConfig(anatomy=args.anatomy, size=args.size, physics=Physics(counts=args.counts))
     indices = test_indices(args.subjects)
     if args.figure:
         figure(config, indices[0], args.figure)
-    values = measure(config, indices)
+    values = measure(config, indices, tuple(int(d) for d in args.drfs.split(",")))
     print(f"\n{args.anatomy}, counts {args.counts:g}, {len(indices)} subjects: {', '.join(map(str, indices))}")
     print(markdown_table(values))
 
