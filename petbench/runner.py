@@ -1,8 +1,6 @@
 """One run: dataset -> protocol split -> normalised slices -> stages -> evaluation -> record."""
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
 from contextlib import contextmanager, nullcontext
@@ -20,15 +18,18 @@ from .data.nifti import save_volume
 from .data.protocol import Protocol, split_subjects
 from .data.slices import TrainingData, to_slices
 from .engine import train
-from .engine.checkpoint import seed_everything
+from .engine.checkpoint import derive_seed, seed_everything
 from .engine.device import resolve_device, resolve_precision
 from .errors import PluginError, PluginRunError, TrainingDiverged, UserError
 from .evaluation import predict_volume
-from .method import SOURCES
+from .method import SOURCES, validate_stages
 from .plugins import PluginHost
 from .registry import Entry, unknown_name_message
 from .results.environment import environment
+from .results.identity import run_id_for, run_identity
+from .results.lock import RunLock
 from .results.record import RunRecord
+from .scoring import EVALUATION_SEED, metric_info, score_metric, score_record, summarise
 
 DEFAULT_RESULTS = Path("petbench-results")
 PRESETS = ("auto", "paper", "quick")
@@ -61,12 +62,6 @@ def resolve_preset(preset: str, device: torch.device) -> tuple[str, str]:
     return "quick", "preset auto -> 'quick' (running on the CPU; use --preset paper for the paper's schedule)"
 
 
-def run_id_for(identity: dict) -> str:
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    p = identity["protocol"]
-    return f"{identity['method']}_{identity['dataset']}_drf{p['drf']}_seed{identity['seed']}_{digest}"
-
-
 @contextmanager
 def plugin_code(role: str, entry: Entry, phase: str):
     """Attribute an exception raised in a plugin's code to that plugin: anything but a
@@ -81,20 +76,26 @@ def plugin_code(role: str, entry: Entry, phase: str):
 
 
 def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RESULTS, *, force: bool = False,
-            progress: bool = True, log: Callable[[str], None] = print) -> RunRecord:
-    """Train, evaluate and record one run; returns its record (an existing finished one unless
-    ``force``). A user's mistake raises :class:`UserError` before anything is written.
+            progress: bool = True, log: Callable[[str], None] = print, wait: bool = False,
+            warn: Callable[[str], None] | None = None) -> RunRecord:
+    """Train, evaluate and record one run; returns its record. A run that already finished is not
+    trained again (unless ``force``): the metrics it lacks are scored from its saved predictions.
+    A user's mistake raises :class:`UserError` before anything is written.
+
+    One process at a time writes a run: a second one raises :class:`RunBusy` naming the holder, or
+    waits for it with ``wait``.
 
     An exception from a plugin's code (the method, the dataset or a metric) is raised as a
     :class:`PluginRunError` naming the plugin and its distribution; once the record exists it is
     saved as ``failed`` with that error and a ``failure`` entry (role, plugin, dist, phase,
     traceback)."""
     results_dir = Path(results_dir)
+    warn = warn or log
     device = resolve_device(config.device)
     amp_dtype = resolve_precision(config.precision, device)
     preset, preset_note = resolve_preset(config.preset, device)
     method_entry, dataset_entry = host.methods.entry(config.method), host.datasets.entry(config.dataset)
-    metric_names = config.metrics or host.metrics.names()
+    metric_names = list(config.metrics or host.metrics.names())
     metrics = [host.metrics.get(name) for name in metric_names]
     metric_entries = {name: host.metrics.entry(name) for name in metric_names}
     dataset_cls = dataset_entry.load()
@@ -108,45 +109,73 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
     with plugin_code("method", method_entry, "construction"):
         method = method_cls(config.method_options, preset)
         parameters, extras = method.parameter_count(), method_extras(method)
-    identity = {"method": method.name, "method_options": method.options, "dataset": dataset.name,
-                "dataset_options": dataset.options, "protocol": config.protocol.as_dict(), "seed": config.seed,
-                "metrics": metric_names}
+    identity = run_identity(method, method_entry.dist, dataset, dataset_entry.dist, config.protocol.as_dict(),
+                            config.seed)
     run_id = run_id_for(identity)
     run_dir = results_dir / run_id
-    existing = RunRecord.load(run_dir)
-    if existing is not None and existing.finished and not force:
-        log(f"run {run_id} is already finished (use --force to run it again)")
-        return existing
-    if force and run_dir.exists():
-        shutil.rmtree(run_dir)
     has_drf = getattr(dataset, "available_drfs", None)
     with plugin_code("dataset", dataset_entry, "listing subjects"):
         splits = split_subjects(dataset.name, dataset.subject_ids(), config.protocol,
                                 (lambda sid: config.protocol.drf in has_drf(sid)) if has_drf else (lambda sid: True))
+    with plugin_code("method", method_entry, "stages()"):
+        method.nets.to(device)
+        stages = method.stages()
+    validate_stages(stages, method)
+    check_protocol_feeds(method.name, stages, splits)
+    with RunLock(results_dir, run_id, wait=wait, on_wait=lambda busy: log(f"{busy}; waiting")):
+        existing = RunRecord.load(run_dir)
+        if existing is not None and existing.finished and not force:
+            log(f"run {run_id} is already finished (use --force to run it again)")
+            missing = [name for name in metric_names if name not in existing.scored_metrics()]
+            if missing:
+                score_record(host, existing, missing, device=device, progress=progress, log=log,
+                             strict=bool(config.metrics))
+            return existing
+        return train_and_record(host, config, results_dir, run_dir, identity, method, stages, splits, method_entry,
+                                dataset, dataset_entry, metrics, metric_entries, parameters, extras, device,
+                                amp_dtype, preset, preset_note, force=force, progress=progress, log=log, warn=warn)
+
+
+def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, identity: dict, method, stages,
+                     splits, method_entry: Entry, dataset, dataset_entry: Entry, metrics, metric_entries, parameters,
+                     extras, device, amp_dtype, preset, preset_note, *, force, progress, log, warn) -> RunRecord:
+    run_id = run_dir.name
+    if force and run_dir.exists():
+        shutil.rmtree(run_dir)
     log(preset_note)
     record = RunRecord(run_dir, {
         "run_id": run_id, "status": "running", "started_at": now(), "finished_at": None,
-        "config": {**identity, "preset": preset, "preset_requested": config.preset, "device": str(device),
+        "identity": identity,
+        "config": {"method": method.name, "method_options": method.options, "dataset": dataset.name,
+                   "dataset_options": dataset.options, "protocol": config.protocol.as_dict(), "seed": config.seed,
+                   "metrics": [m.name for m in metrics], "preset": preset, "preset_requested": config.preset,
+                   "device": str(device),
                    "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32"},
         "method": {"name": method.name, "plugin": method_entry.plugin, "dist": method_entry.dist,
                    "description": method_entry.description, "options": method.options,
-                   "parameters": parameters, **extras},
+                   "source": identity["method"]["source"], "parameters": parameters, **extras},
         "dataset": {"name": dataset.name, "plugin": dataset_entry.plugin, "dist": dataset_entry.dist,
                     "options": dataset.options, "units": dataset.units,
                     "normalization": dataset.normalization.describe()},
         "protocol": config.protocol.as_dict(),
         "splits": splits.as_dict(),
-        "metrics": {m.name: {"higher_is_better": m.higher_is_better, "convention": m.convention, "unit": m.unit,
-                             "description": m.description} for m in metrics},
+        "metrics": {m.name: metric_info(m, metric_entries[m.name]) for m in metrics},
         "environment": environment(device, [method_entry.dist, dataset_entry.dist]),
         "summary": {}, "timings": {}, "error": None,
     })
+    previous = RunRecord.load(run_dir)
+    if previous is not None and previous.data.get("timings"):  # resuming: keep what is known of the earlier try
+        record.data["started_at"] = previous.data.get("started_at", record.data["started_at"])
     record.save()
     started = time.perf_counter()
     try:
-        run_body(record, method, dataset, splits, metrics, config, device, amp_dtype, results_dir, progress, log,
+        run_body(record, method, stages, dataset, splits, metrics, config, device, amp_dtype, results_dir,
+                 progress, log, warn=warn,
                  entries={"method": {method.name: method_entry}, "dataset": {dataset.name: dataset_entry},
                           "metric": metric_entries})
+    except UserError:
+        forget_unstarted(record)  # a user's mistake leaves no record behind
+        raise
     except BaseException as exc:
         record.data["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         record.data["error"] = f"{type(exc).__name__}: {exc}"
@@ -165,20 +194,36 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
     return record
 
 
-def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunConfig, device, amp_dtype,
-             results_dir: Path, progress: bool, log, entries: dict[str, dict[str, Entry]] | None = None) -> None:
+def check_protocol_feeds(method_name: str, stages: list, splits) -> None:
+    """Every data source a stage draws must have subjects under this protocol (checked before any record)."""
+    sources = {source for stage in stages for source in stage.sources}
+    if stages and not splits.train:
+        raise UserError(f"method {method_name!r} trains but --n-train is 0: give it paired training subjects")
+    if "unpaired_spet" in sources and not splits.unpaired:
+        raise UserError(f"method {method_name!r} trains on unpaired standard-dose subjects but --n-unpaired is 0")
+
+
+def forget_unstarted(record: RunRecord) -> None:
+    """Remove the record of a run that a user error stopped before it trained anything."""
+    if not (record.path / "checkpoints").exists():
+        shutil.rmtree(record.path, ignore_errors=True)
+    else:
+        record.data["status"] = "interrupted"
+        record.save()
+
+
+def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config: RunConfig, device, amp_dtype,
+             results_dir: Path, progress: bool, log, warn=None, entries: dict[str, dict[str, Entry]] | None = None) -> None:
     """The body of a run. ``entries`` (role -> name -> registry entry) says which plugin supplied
     the method, the dataset and each metric, so an exception in their code names that plugin."""
     entries = entries or {}
+    warn = warn or log
 
     def blame(role: str, name: str, phase: str):
         entry = entries.get(role, {}).get(name)
         return plugin_code(role, entry, phase) if entry is not None else nullcontext()
 
     protocol = config.protocol
-    with blame("method", method.name, "stages()"):
-        method.nets.to(device)
-        stages = method.stages()
     sources = sorted({source for stage in stages for source in stage.sources})
     record.data["method"]["training_sources"] = sources
     record.data["method"]["stages"] = [{"name": s.name, "epochs": s.epochs, "batch_size": s.batch_size,
@@ -190,8 +235,6 @@ def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunCon
         dataset.prepare(splits.test + splits.train, (protocol.drf,))
         train_subjects = [dataset.load(sid, (protocol.drf,)) for sid in splits.train]
         scale = dataset.normalization.fit([s.spet for s in train_subjects]) if train_subjects else 1.0
-    if not train_subjects and stages:
-        raise UserError(f"method {method.name!r} trains but --n-train is 0: give it paired training subjects")
     record.data["dataset"]["scale"] = scale
 
     timings = record.data["timings"]
@@ -215,15 +258,16 @@ def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunCon
         with blame("method", method.name, "training"):
             reports = train(method, stages, data, seed=config.seed, device=device, amp_dtype=amp_dtype,
                             checkpoint_dir=record.path / "checkpoints", stage_cache_dir=results_dir / ".stages",
-                            data_fingerprint=fingerprint, run_id=record.run_id, progress=progress)
+                            data_fingerprint=fingerprint, run_id=record.run_id, progress=progress, warn=warn)
         timings["train_s"] = round(time.perf_counter() - started, 3)
         timings["stages"] = [r.__dict__ for r in reports]
         for report in reports:
             if report.reused_from:
                 log(f"stage {report.name!r} reused from run {report.reused_from}")
 
-    rows = []
     started = time.perf_counter()
+    seed_everything(derive_seed(config.seed, EVALUATION_SEED))  # a resumed run predicts from the same RNG state
+    rows = []
     with Progress(disable=not progress) as bar:
         for sid in bar.track(splits.test, description="evaluating"):
             with blame("dataset", dataset.name, "loading data"):
@@ -237,7 +281,7 @@ def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunCon
             for metric in list(metrics):
                 try:
                     with blame("metric", metric.name, "scoring"):
-                        value = metric(pred, subject.spet)
+                        value = score_metric(metric, pred, subject)
                 except PluginRunError as exc:
                     if config.metrics:  # asked for by name: the run fails
                         raise
@@ -252,9 +296,7 @@ def run_body(record: RunRecord, method, dataset, splits, metrics, config: RunCon
     timings["evaluate_s"] = round(time.perf_counter() - started, 3)
     frame = pd.DataFrame(rows, columns=["subject", "metric", "value"])
     record.write_rows(frame)
-    record.data["summary"] = {
-        name: {"mean": float(group.mean()), "std": float(group.std(ddof=0)), "n": int(group.count())}
-        for name, group in frame.groupby("metric", sort=False)["value"]}
+    record.data["summary"] = summarise(frame)
 
 
 def method_extras(method) -> dict:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from ..errors import UserError
 from ..plugins import PluginHost, get_host
+from ..results.lock import RunBusy, is_locked
 from ..results.record import RunRecord
 from ..runner import RunConfig, execute
 
@@ -33,9 +34,10 @@ class CellTask:
 
 
 def execute_cell(host: PluginHost, task: CellTask, results: Path, *, force: bool = False, progress: bool = False,
-                 log: Log = print) -> dict:
+                 log: Log = print, wait: bool = False) -> dict:
     """Run one cell; a failure is returned (and recorded), not raised. Ctrl-C and a job's exit on
-    preemption mark the record ``interrupted`` and propagate."""
+    preemption mark the record ``interrupted`` and propagate. A cell another live process is running
+    comes back with status ``busy`` (or, with ``wait``, is taken once that process lets it go)."""
     results = Path(results)
     run_dir = results / task.run_id
     resumed = not force and (run_dir / "checkpoints" / "last.pt").exists()
@@ -47,7 +49,9 @@ def execute_cell(host: PluginHost, task: CellTask, results: Path, *, force: bool
             log(text)
 
     try:
-        record = execute(host, task.config, results, force=force, progress=progress, log=quiet_log)
+        record = execute(host, task.config, results, force=force, progress=progress, log=quiet_log, wait=wait)
+    except RunBusy as exc:  # not a failure: another grid or run has this cell
+        outcome["status"], outcome["error"] = "busy", str(exc)
     except (KeyboardInterrupt, SystemExit):
         mark_interrupted(run_dir)
         raise
@@ -101,20 +105,35 @@ class CellJob:
                  on_outcome: Callable[[dict], None] | None = None) -> list[dict]:
         if host is None:
             host = self.host_factory() if self.host_factory is not None else get_host()
-        outcomes = []
+        outcomes, busy = [], []
         for task in self.tasks:
-            force = self.force and task.run_id not in self.forced
-            self.forced.add(task.run_id)
-            if on_outcome is not None:
-                on_outcome({"key": task.key, "status": "started"})
-            else:
-                log(f"[petbench grid] {task.key} (attempt {self.attempt})")
-            outcome = execute_cell(host, task, Path(self.results), force=force, progress=self.progress, log=log)
-            outcome["attempt"] = self.attempt
+            outcome = self.run_task(host, task, log, on_outcome, wait=False)
+            if outcome["status"] == "busy":  # held by another live process: come back to it at the end
+                log(f"[petbench grid] {task.key}: {outcome['error']}; taken when it is free")
+                busy.append(task)
+                continue
             outcomes.append(outcome)
+        for task in busy:
+            outcomes.append(self.run_task(host, task, log, on_outcome, wait=True))
+        return outcomes
+
+    def run_task(self, host: PluginHost, task: CellTask, log: Log, on_outcome, *, wait: bool) -> dict:
+        force = self.force and task.run_id not in self.forced
+        holder = None if wait else is_locked(Path(self.results), task.run_id)
+        if holder is not None:
+            return {"key": task.key, "run_id": task.run_id, "status": "busy", "error": str(RunBusy(task.run_id, holder))}
+        if on_outcome is not None:
+            on_outcome({"key": task.key, "status": "started"})
+        else:
+            log(f"[petbench grid] {task.key} (attempt {self.attempt})")
+        outcome = execute_cell(host, task, Path(self.results), force=force, progress=self.progress, log=log,
+                               wait=wait)
+        if outcome["status"] != "busy":
+            self.forced.add(task.run_id)
+            outcome["attempt"] = self.attempt
             if on_outcome is not None:
                 on_outcome(outcome)
-        return outcomes
+        return outcome
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         """submitit's hook on preemption/time-out: requeue this job as it is now."""

@@ -29,7 +29,8 @@ from ..errors import PluginError, UserError
 from ..plugins import PluginHost
 from ..atomic import atomic_write_json
 from ..results.record import RunRecord
-from ..runner import resolve_preset, run_id_for
+from ..results.identity import run_id_for, run_identity
+from ..runner import resolve_preset
 from .executors import CellJob, CellTask, LocalExecutor, SubmititExecutor, slurm_job_active
 from .spec import Cell, GridSpec
 
@@ -134,17 +135,16 @@ def plan_grid(host: PluginHost, spec: GridSpec, results: Path, *, preset: str, p
                                 f"valid: {', '.join(map(str, dataset.drfs))}")
             if cell.method.label not in methods:
                 methods[cell.method.label] = describe_method(host, cell.method.name, cell.method.options, preset)
-            method_name, method_options, reuse_keys = methods[cell.method.label]
+            method, reuse_keys = methods[cell.method.label]
         except PluginError as exc:  # a broken plugin fails its cells, not the grid
             identity = {"method": cell.method.name, "method_options": cell.method.options,
                         "dataset": cell.dataset.name, "dataset_options": cell.dataset.options,
-                        "protocol": config.protocol.as_dict(), "seed": cell.seed, "metrics": metric_names}
+                        "protocol": config.protocol.as_dict(), "seed": cell.seed, "unplanned": True}
             planned.append(PlannedCell(cell=cell, task=CellTask(cell.key, config, run_id_for(identity)),
                                        plan_error=str(exc)))
             continue
-        identity = {"method": method_name, "method_options": method_options, "dataset": dataset.name,
-                    "dataset_options": dataset.options, "protocol": config.protocol.as_dict(), "seed": cell.seed,
-                    "metrics": metric_names}
+        identity = run_identity(method, host.methods.entry(cell.method.name).dist, dataset,
+                                host.datasets.entry(cell.dataset.name).dist, config.protocol.as_dict(), cell.seed)
         task = CellTask(key=cell.key, config=config, run_id=run_id_for(identity))
         fingerprint = {"dataset": dataset.fingerprint(), "protocol": config.protocol.as_dict()}
         share = [f"{i}:{json.dumps(key, sort_keys=True, default=str)}:"
@@ -155,8 +155,8 @@ def plan_grid(host: PluginHost, spec: GridSpec, results: Path, *, preset: str, p
     return plan
 
 
-def describe_method(host: PluginHost, name: str, options: dict, preset: str) -> tuple[str, dict, list]:
-    """The method's resolved name and options (its run identity) and the reuse keys of its stages."""
+def describe_method(host: PluginHost, name: str, options: dict, preset: str) -> tuple:
+    """The method (its name, resolved options and class make its run identity) and the reuse keys of its stages."""
     method_cls = host.methods.get(name)  # an unknown name is a UserError
     with blame("method", name):
         method = method_cls(options, preset)  # a bad option is a UserError
@@ -169,7 +169,7 @@ def describe_method(host: PluginHost, name: str, options: dict, preset: str) -> 
         raise
     except Exception:  # a plugin bug shows when the cell runs, where it is recorded
         pass
-    return method.name, method.options, reuse_keys
+    return method, reuse_keys
 
 
 @contextmanager

@@ -1,0 +1,150 @@
+"""Scoring, the cheap step kept apart from training: metrics of predicted test volumes against their
+references, for a run that has just trained and for finished runs that lack a metric (``petbench score``).
+
+A finished run is scored from its saved predictions (``predictions/<subject>.nii.gz``); a run saved
+without them is predicted again from its final weights (``checkpoints/last.pt``), which needs the method's
+plugin. Nothing here trains.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.progress import Progress
+
+from .data.nifti import load_volume
+from .engine.checkpoint import derive_seed, seed_everything
+from .engine.device import resolve_precision
+from .engine.trainer import load_trained_weights
+from .errors import PluginError, PluginRunError, UserError
+from .evaluation import predict_volume
+from .metric import Metric
+from .registry import Entry
+from .results.identity import describe, method_identity
+from .results.record import RunRecord
+
+#: Evaluation draws its RNG state from (run seed, this constant), so a resumed run predicts as an
+#: uninterrupted one would (the stages use 1, 2, ...).
+EVALUATION_SEED = 1_000_003
+
+
+def metric_info(metric: Metric, entry: Entry | None) -> dict:
+    """What a record keeps of a metric: its direction, convention and unit, and who computed it."""
+    return {"higher_is_better": metric.higher_is_better, "convention": metric.convention, "unit": metric.unit,
+            "description": metric.description, "plugin": entry.plugin if entry else "",
+            "dist": entry.dist if entry else ""}
+
+
+def score_metric(metric: Metric, pred: np.ndarray, subject) -> float:
+    """One metric of one predicted volume against the subject's reference."""
+    return float(metric(pred, subject.spet))
+
+
+def summarise(frame: pd.DataFrame) -> dict:
+    return {name: {"mean": float(group.mean()), "std": float(group.std(ddof=0)), "n": int(group.count())}
+            for name, group in frame.groupby("metric", sort=False)["value"]}
+
+
+@contextmanager
+def blamed(role: str, entry: Entry, phase: str):
+    try:
+        yield
+    except (UserError, PluginError):
+        raise
+    except Exception as exc:
+        raise PluginRunError(role, entry.name, entry.plugin, entry.dist, phase, exc) from exc
+
+
+def score_record(host, record: RunRecord, names: list[str], *, device: torch.device, progress: bool = True,
+                 log: Callable[[str], None] = print, strict: bool = False) -> dict[str, str]:
+    """Add the metrics ``names`` to a finished record (its metrics file and run.json, each written
+    atomically); returns ``{metric: error}`` for those that raised, which are left out while the
+    others are kept. ``strict`` raises the first such error instead."""
+    entries = {name: host.metrics.entry(name) for name in names}
+    metrics = {name: host.metrics.get(name) for name in names}
+    data = record.data
+    dataset_entry = needed_plugin(host.datasets, data["dataset"]["name"], "dataset", record)
+    with blamed("dataset", dataset_entry, "construction"):
+        dataset = dataset_entry.load()(**data["dataset"].get("options", {}))
+    test, drf = list(data["splits"]["test"]), int(data["protocol"]["drf"])
+    saved = {sid: record.path / "predictions" / f"{sid}.nii.gz" for sid in test}
+    method = None
+    if not all(path.exists() for path in saved.values()):
+        method = restore_method(host, record, device)
+        log(f"run {record.run_id}: no saved predictions; predicting the test subjects again from its final weights")
+    with blamed("dataset", dataset_entry, "loading data"):
+        dataset.prepare(test, (drf,) if method is not None else ())
+    seed_everything(derive_seed(int(data["config"].get("seed", 0)), EVALUATION_SEED))
+    amp_dtype = resolve_precision(data["config"].get("precision", "fp32").replace("float16", "fp16")
+                                  .replace("bfloat16", "bf16"), device) if device.type == "cuda" else None
+    rows, failed = [], {}
+    with Progress(disable=not progress) as bar:
+        for sid in bar.track(test, description=f"scoring {record.run_id}"):
+            with blamed("dataset", dataset_entry, "loading data"):
+                subject = dataset.load(sid, (drf,) if method is not None else ())
+            if method is not None:
+                pred = predict_volume(method, subject.lpet[drf], float(data["dataset"]["scale"]), device,
+                                      amp_dtype=amp_dtype)
+            else:
+                pred = read_prediction(saved[sid])
+            for name, metric in metrics.items():
+                if name in failed:
+                    continue
+                try:
+                    with blamed("metric", entries[name], "scoring"):
+                        rows.append({"subject": sid, "metric": name, "value": score_metric(metric, pred, subject)})
+                except PluginRunError as exc:
+                    if strict:
+                        raise
+                    failed[name] = exc.line()
+                    log(f"{exc.line()}; it is not added to run {record.run_id}")
+    added = [name for name in names if name not in failed]
+    if not added:
+        return failed
+    new = pd.DataFrame([row for row in rows if row["metric"] in added], columns=["subject", "metric", "value"])
+    old = record.rows()
+    frame = pd.concat([old[~old["metric"].isin(added)], new], ignore_index=True)
+    record.write_rows(frame)  # first the rows, then run.json: a crash in between leaves the metric to score again
+    for name in added:
+        data.setdefault("metrics", {})[name] = metric_info(metrics[name], entries[name])
+    data["summary"] = {**data.get("summary", {}), **summarise(new)}
+    data.setdefault("scored", []).append({"metrics": added, "from": "predictions" if method is None else "weights"})
+    record.save()
+    log(f"run {record.run_id}: added {', '.join(added)}")
+    return failed
+
+
+def needed_plugin(registry, name: str, role: str, record: RunRecord) -> Entry:
+    if name not in registry:
+        raise UserError(f"run {record.run_id} needs the {role} {name!r} to be scored, and no installed plugin "
+                        f"provides it; install its plugin (see `petbench plugins`)")
+    return registry.entry(name)
+
+
+def restore_method(host, record: RunRecord, device: torch.device):
+    data = record.data
+    entry = needed_plugin(host.methods, data["method"]["name"], "method", record)
+    with blamed("method", entry, "construction"):
+        method = entry.load()(data["method"].get("options", {}), None)
+    trained_by = data.get("identity", {}).get("method", {})
+    installed = method_identity(method, entry.dist)
+    if trained_by and (trained_by.get("dist"), trained_by.get("source")) != (installed["dist"], installed["source"]):
+        raise UserError(f"run {record.run_id} was trained by {describe(data['identity'])} but "
+                        f"{describe({'method': installed})} is installed, and the run has no saved predictions; "
+                        f"install the version that trained it to score it")
+    method.nets.to(device)
+    load_trained_weights(method, record.path / "checkpoints", device)
+    return method
+
+
+def read_prediction(path: Path) -> np.ndarray:
+    try:
+        volume, _affine = load_volume(path)
+    except Exception as exc:
+        raise UserError(f"prediction {path} cannot be read ({type(exc).__name__}: {exc}); "
+                        f"remove it and score again to predict from the final weights") from None
+    return np.asarray(volume, dtype=np.float32)
