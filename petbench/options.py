@@ -36,6 +36,8 @@ def parse_assignments(pairs: list[str] | None) -> dict[str, Any]:
 
 def coerce(owner: str, key: str, value: Any, default: Any) -> Any:
     """Convert ``value`` to the type of ``default`` where that is unambiguous."""
+    if value is None and isinstance(default, str):
+        return "none"  # `-o crop=none` parses as None; for a string option it is the word (a valid choice)
     if default is None or value is None:
         return value
     try:

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from ..data.protocol import Protocol
 from ..options import parse_assignments
+from ..paths import writable_dir
 from ..plugins import get_host
 from ..runner import DEFAULT_RESULTS, RunConfig, execute
 
@@ -32,9 +33,12 @@ def run(
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: all)."),
     no_predictions: bool = typer.Option(False, "--no-predictions", help="Do not save predicted volumes."),
     force: bool = typer.Option(False, "--force", help="Run again even if this run already finished."),
+    wait: bool = typer.Option(False, "--wait", help="If another process is running this run, wait for it "
+                              "(default: say which process and exit with code 2)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train METHOD on DATASET under the semi-supervised protocol, evaluate, and record the run."""
+    writable_dir(results, "--results")
     dataset_options = parse_assignments(dataset_option)
     if data_root is not None:
         dataset_options["data_root"] = str(data_root)
@@ -49,7 +53,8 @@ def run(
     if config.metrics:
         for name in config.metrics:
             get_host().metrics.entry(name)  # an unknown metric is a UserError before any work
-    record = execute(get_host(), config, results, force=force, progress=not quiet, log=log)
+    record = execute(get_host(), config, results, force=force, progress=not quiet, log=log, wait=wait,
+                     warn=lambda text: typer.echo(text, err=True))
     print_run(console, record)
 
 

@@ -59,7 +59,8 @@ def build_leaderboard(records: list[RunRecord], metrics: list[str] | None = None
     table = pd.DataFrame(columns=keys)
     if len(rows):
         stats = rows.groupby(keys + ["metric"])["value"].agg(mean="mean", std=lambda v: v.std(ddof=0)).reset_index()
-        table = stats.pivot_table(index=keys, columns="metric", values=["mean", "std"])
+        # dropna=False: a metric that applies to no subject (all NaN) keeps its column, shown as "–"
+        table = stats.pivot_table(index=keys, columns="metric", values=["mean", "std"], dropna=False)
         table.columns = [f"{metric}_{stat}" for stat, metric in table.columns]
         table = table.reset_index()
         counts = [(r.dataset, r.data["protocol"]["drf"], r.method) for r in records]

@@ -52,7 +52,7 @@ from ..engine.checkpoint import seed_everything
 from ..engine.device import resolve_device
 from ..errors import PluginError, UserError
 from ..evaluation import predict_volume
-from ..method import SOURCES, Method, Stage
+from ..method import Method, Stage, validate_stages
 from ..metric import Metric
 from ..options import resolve_options
 from ..plugins import PluginHost, get_host
@@ -346,8 +346,7 @@ def _instantiate(cls: type, options: dict, seed: int, device: torch.device) -> M
     return method
 
 
-def _capped_stages(method: Method, max_epochs: int, max_steps: int) -> list[Stage]:
-    stages = method.stages()
+def _capped_stages(stages: list[Stage], max_epochs: int, max_steps: int) -> list[Stage]:
     for stage in stages:
         stage.epochs = min(stage.epochs, max_epochs)
         stage.steps_per_epoch = min(stage.steps_per_epoch or max_steps, max_steps)
@@ -427,22 +426,16 @@ def method_report(target: str | type, *, options: Mapping[str, Any] | None = Non
 
     def declares_stages():
         method = state["method"]
-        stages = _capped_stages(method, max_epochs, max_steps)
-        expect(isinstance(stages, list) and all(isinstance(s, Stage) for s in stages),
-               "stages() must return a list of petbench.Stage")
-        names = [s.name for s in stages]
-        expect(len(set(names)) == len(names) and all(names), f"stage names must be unique and non-empty: {names}")
+        stages = method.stages()
+        try:
+            validate_stages(stages, method)  # what the runner checks before a run is recorded
+        except UserError as exc:
+            raise CheckFailed(str(exc)) from None
+        stages = _capped_stages(stages, max_epochs, max_steps)
         own = {id(p) for p in method.nets.parameters()}
         for stage in stages:
             where = f"stage {stage.name!r}"
-            expect(callable(stage.step), f"{where}: step is not callable")
-            expect(bool(stage.sources) and all(s in SOURCES for s in stage.sources),
-                   f"{where}: sources {stage.sources!r} must be a non-empty subset of {list(SOURCES)}")
-            unknown = [m for m in stage.modules if m not in method.nets]
-            expect(not unknown, f"{where}: modules {unknown} are not in nets")
-            expect(stage.epochs >= 1 and stage.batch_size >= 1, f"{where}: epochs and batch_size must be >= 1")
             for name, optimizer in stage.optimizers.items():
-                expect(isinstance(optimizer, torch.optim.Optimizer), f"{where}: optimizer {name!r} is not one")
                 params = [p for group in optimizer.param_groups for p in group["params"]]
                 outside = sum(id(p) not in own for p in params)
                 expect(not outside, f"{where}: optimizer {name!r} updates {outside} parameter(s) outside "
@@ -503,7 +496,7 @@ def method_report(target: str | type, *, options: Mapping[str, Any] | None = Non
 
     def deterministic():
         method = _instantiate(state["cls"], state["options"], seed, torch_device)
-        stages = _capped_stages(method, max_epochs, max_steps)
+        stages = _capped_stages(method.stages(), max_epochs, max_steps)
         with tempfile.TemporaryDirectory() as tmp:
             train(method, stages, state["run"].data, seed=seed, device=torch_device,
                   checkpoint_dir=Path(tmp) / "checkpoints", progress=False)

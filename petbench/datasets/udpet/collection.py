@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ...data.subject import Subject
+from ...data.volume_checks import degenerate
 from ...errors import UserError
 from .cache import ConversionCache
 from .discovery import FULL_DOSE, FoundSource, dose_label
@@ -175,6 +176,9 @@ def read_source_volume(source: Source) -> np.ndarray:
     if tuple(volume.shape) != tuple(source.info.shape):
         raise SourceProblem(source.path, f"holds {volume.shape}, its header said {tuple(source.info.shape)}; "
                             "the data changed since it was scanned")
+    problem = degenerate(volume)  # DICOM pixels are first decoded here (NIfTI ones were checked at the scan)
+    if problem:
+        raise SourceProblem(source.path, problem)
     return volume
 
 

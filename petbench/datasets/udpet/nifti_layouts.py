@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...data.nifti import load_volume
+from ...data.volume_checks import degenerate
 from ...errors import UserError
 from .problems import Problem, SourceProblem
 from .source_info import SourceInfo, scanner_from_header, suv_factor
@@ -57,9 +58,9 @@ def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except UserError as exc:
         # load_volume's message names the path; the problem line names it once already
         raise SourceProblem(path, str(exc).replace(f" {path}", "").replace(f"{path} ", "")) from None
-    bad = np.size(volume) - np.count_nonzero(np.isfinite(volume))
-    if bad:
-        raise SourceProblem(path, f"contains {bad} NaN or infinite voxels")
+    problem = degenerate(volume)  # NaNs, all zero, constant: bad data, the source is skipped
+    if problem:
+        raise SourceProblem(path, problem)
     return volume, affine
 
 
