@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from typer.testing import CliRunner
 
 from petbench import UserError
@@ -19,7 +20,8 @@ from petbench.datasets.phantom.anatomy import make_anatomy
 from petbench.data.cache import default_cache_root
 from petbench.datasets.phantom.projector import ParallelBeamProjector
 from petbench.datasets.phantom.recon import osem
-from petbench.datasets.phantom.simulate import poisson, thin
+from petbench.datasets.phantom.labels import SCORED
+from petbench.datasets.phantom.simulate import poisson, stream, thin
 from petbench.default_plugins.metrics import nmse
 from petbench.default_plugins.phantom import Phantom
 from petbench.metrics.group import nmse_paper, nmse_paper_refnorm, psnr_paper
@@ -135,15 +137,19 @@ def test_calibration_band_drf10():
     The subjects are the first four test subjects of the default protocol split, the first rows
     behind docs/datasets.md's table (20 subjects: the acceptance band 19.5-23 dB, NMSE 0.05-0.11,
     is checked there). The paper convention varies a lot from volume to volume, so this 4-subject
-    check uses a wider band: 19-24 dB and NMSE 0.04-0.13.
+    check uses a wider band: 19-24 dB and NMSE 0.04-0.13. The band holds for the NMSE in the reference's
+    orientation (nmse_paper_refnorm); test.py's own orientation (nmse_paper, Σpred² below) gives
+    about 0.15 for the same images, outside any band around 0.080 (docs/datasets.md).
     """
-    psnrs, nmses = [], []
+    psnrs, nmses, swapped = [], [], []
     for index in (154, 90, 64, 88):
         subject = simulate_subject(index, drfs=(10,))
         psnrs.append(psnr_paper(subject.lpet[10], subject.spet))
-        nmses.append(nmse_paper(subject.lpet[10], subject.spet))
+        nmses.append(nmse_paper_refnorm(subject.lpet[10], subject.spet))
+        swapped.append(nmse_paper(subject.lpet[10], subject.spet))
     assert 19.0 <= np.mean(psnrs) <= 24.0, psnrs
     assert 0.04 <= np.mean(nmses) <= 0.13, nmses
+    assert np.mean(swapped) > 0.13, swapped
 
 
 # -- the dataset plugin and its cache -------------------------------------------------------
@@ -159,6 +165,52 @@ def test_registered_and_loads_subjects(cache_dir):
     image = nib.load(str(stored))
     np.testing.assert_allclose(image.affine, subject.affine)
     assert image.shape == (32, 32, 32)
+
+
+@pytest.mark.parametrize("anatomy", ["brain", "torso"])
+def test_label_maps_are_the_exact_anatomy_and_line_up_with_the_volumes(anatomy):
+    phantom = Phantom(size=32, anatomy=anatomy, n_subjects=8)
+    index = 2  # brain subject 2 and torso subject 2 both have hot lesions
+    subject = phantom.load(f"phantom-{index:04d}", (10,))
+    truth = make_anatomy(anatomy, 32, stream(0, index, "anatomy"))
+    lesions, tissue = truth.lesions.numpy(), truth.labels.numpy()
+    assert subject.labels["lesions"].array.tobytes() == lesions.tobytes()  # the exact anatomy, [z, y, x]
+    regions = subject.labels["regions"]
+    for name, parts in SCORED[anatomy].items():
+        value = next(v for v, n in regions.names.items() if n == name)
+        expected = np.isin(tissue, [truth.regions.index(part) for part in parts])
+        assert np.array_equal(regions.array == value, expected), name
+    background = subject.labels["background"].array > 0
+    host = {"brain": "white_matter", "torso": "liver"}[anatomy]
+    assert background.any() and (tissue[background] == truth.regions.index(host)).all()
+    assert not (background & ndimage.binary_dilation(lesions > 0)).any()
+
+    activity, spet = truth.activity.numpy(), subject.spet
+    hot = 0
+    for k in subject.labels["lesions"].present():
+        inside = lesions == k
+        ring = ndimage.binary_dilation(inside, iterations=3) & ~ndimage.binary_dilation(lesions > 0, iterations=1)
+        if activity[inside].mean() < 1.5 * activity[ring].mean():
+            continue  # a cold or faint lesion: no hot spot to find
+        hot += 1
+        # the hottest SPET voxel near the lesion lies in it (or on its blurred edge), and it is hot there
+        near = ndimage.binary_dilation(inside, iterations=2)
+        peak = np.unravel_index(np.argmax(np.where(near, spet, -np.inf)), spet.shape)
+        assert ndimage.binary_dilation(inside)[peak], (k, peak)
+        assert spet[inside].mean() > 1.2 * spet[ring].mean(), k
+    assert hot >= 1
+
+
+def test_label_maps_are_stored_and_made_again_without_simulating(monkeypatch):
+    phantom = Phantom(size=32, anatomy="torso")
+    first = phantom.load("phantom-0001", ())
+    calls = count_simulations(monkeypatch)
+    path = phantom.store.label_path("phantom-0001", "lesions")
+    assert path.is_file() and phantom.store.label_path("phantom-0001", "tissue").is_file()
+    path.unlink()  # a cache written before label maps existed
+    again = phantom.load("phantom-0001", ())
+    assert calls == [] and path.is_file()
+    assert again.labels["lesions"].array.tobytes() == first.labels["lesions"].array.tobytes()
 
 
 def test_passes_the_dataset_conformance_checks():

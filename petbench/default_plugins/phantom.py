@@ -4,7 +4,7 @@ from __future__ import annotations
 from petbench import Dataset, Subject, UserError, hookimpl
 from petbench.datasets.phantom import (ANATOMIES, CALIBRATED_COUNTS, GENERATOR_VERSION, PhantomConfig, Physics,
                                        SubjectStore, default_cache_root, generate_subjects, materialize, subject_id,
-                                       subject_index)
+                                       subject_index, subject_labels)
 
 
 class Phantom(Dataset):
@@ -42,7 +42,9 @@ class Phantom(Dataset):
         spet, lpet = materialize(self.config, self.store, index, self.checked_drfs(drfs))
         meta = {"anatomy": self.config.anatomy, "index": index, "seed": self.config.seed,
                 "counts": self.config.physics.counts, "generator_version": GENERATOR_VERSION}
-        return Subject(id=subject_id_, spet=spet, lpet=lpet, affine=self.config.affine, units=self.units, meta=meta)
+        labels = subject_labels(self.config, self.store, index)
+        return Subject(id=subject_id_, spet=spet, lpet=lpet, affine=self.config.affine, units=self.units, meta=meta,
+                       labels=labels)
 
     def prepare(self, subject_ids: list[str], drfs: tuple[int, ...]) -> None:
         generate_subjects(self.config, self.store, [self.index_of(s) for s in subject_ids], self.checked_drfs(drfs))

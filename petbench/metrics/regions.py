@@ -31,7 +31,7 @@ from ..metric import MetricContext
 
 RING = 4  # voxels: how far around a lesion its background is taken
 MARGIN = 2  # voxels: kept free around every lesion (partial volume, spill-out)
-MIN_CONTRAST = 0.05  # |L/B − 1| of the reference below which a contrast ratio is meaningless
+MIN_CONTRAST = 0.1  # |L/B − 1| of the reference below which a contrast ratio is too unstable to report
 
 
 def percentage_error(real: float, pred: float) -> float:

@@ -20,7 +20,8 @@ class Anatomy:
     """A ground-truth phantom on a ``[z, y, x]`` grid.
 
     ``activity`` is in SUV-like units, ``mu`` the 511 keV attenuation in cm⁻¹, ``labels`` the
-    region of each voxel (names in ``regions``, 0 = air).
+    region of each voxel (names in ``regions``, 0 = air), ``lesions`` the lesion of each voxel
+    (k for the k-th lesion drawn, 0 = none; where two overlap, the later one, as its activity).
     """
 
     activity: torch.Tensor
@@ -28,6 +29,7 @@ class Anatomy:
     labels: torch.Tensor
     regions: tuple[str, ...]
     spacing_mm: tuple[float, float, float]
+    lesions: torch.Tensor | None = None
 
     def region_mask(self, name: str) -> torch.Tensor:
         return self.labels == self.regions.index(name)

@@ -72,15 +72,17 @@ def make_brain(size: int, rng: np.random.Generator, device="cpu") -> Anatomy:
     mu = lookup(labels, [0.0 if name == "air" else MU_BONE if name == "skull" else MU_TISSUE for name in REGIONS])
 
     brain = labels >= code["grey_matter"]
-    for _ in range(int(rng.integers(0, 4))):
+    lesions = torch.zeros(shape, dtype=torch.uint8, device=device)
+    for number in range(1, int(rng.integers(0, 4)) + 1):
         centre = random_point_in(brain, grid, rng)
         hot = rng.random() < 0.6
         factor = rng.uniform(1.3, 2.0) if hot else rng.uniform(0.3, 0.6)  # hot, or hypometabolic
         lesion = grid.sphere(centre, rng.uniform(3, 9)) & brain
         activity[lesion.box] *= torch.where(lesion.mask, float(factor), 1.0)
+        lesions[lesion.box].masked_fill_(lesion.mask, number)
 
     activity *= (1 + 0.08 * smooth_noise(shape, spacing, 8, rng, device)).clamp_min_(0)
-    return Anatomy(activity * SUV_OF_GREY_MATTER, mu, labels, REGIONS, spacing)
+    return Anatomy(activity * SUV_OF_GREY_MATTER, mu, labels, REGIONS, spacing, lesions)
 
 
 def paint_cerebrum(grid: BodyGrid, head_radius: torch.Tensor, labels: torch.Tensor, code: dict,

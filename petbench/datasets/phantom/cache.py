@@ -1,6 +1,8 @@
 """Where generated phantoms live on disk, and how a bad file is caught.
 
-Layout: ``ROOT/<subject>/spet.nii.gz`` and ``ROOT/<subject>/lpet_drf<N>.nii.gz``. Volumes are stored
+Layout: ``ROOT/<subject>/spet.nii.gz`` and ``ROOT/<subject>/lpet_drf<N>.nii.gz``, and the exact
+anatomy they were simulated from: ``tissue.nii.gz`` (the generator's tissue labels) and
+``lesions.nii.gz`` (k in the k-th lesion), stored as int16 with a scale factor of 1. Volumes are stored
 as int16 with a NIfTI scale factor (``scl_slope``), like PET DICOM: 32000 levels up to the volume's
 maximum, i.e. a step of ~3e-5 of the maximum, far below the noise, at half the size of float32 and
 a quarter of the write time. What :meth:`SubjectStore.write` returns is exactly what a later read
@@ -92,6 +94,40 @@ class SubjectStore:
 
         writable(store, path.parent)
         return dequantize(levels, slope)
+
+    def label_path(self, subject_id: str, name: str) -> Path:
+        return self.root / subject_id / f"{name}.nii.gz"
+
+    def write_labels(self, subject_id: str, name: str, labels_zyx: np.ndarray, affine: np.ndarray) -> np.ndarray:
+        """Store an integer label map atomically (``name``: "tissue" or "lesions")."""
+        path = self.label_path(subject_id, name)
+        writable(lambda: path.parent.mkdir(parents=True, exist_ok=True), path.parent)
+        levels = np.asarray(labels_zyx).astype(np.int16)
+        image = nib.Nifti1Image(levels.transpose(2, 1, 0), affine)
+        image.header.set_data_dtype(np.int16)
+        image.header.set_slope_inter(1.0, 0.0)
+        image.header.set_xyzt_units("mm")
+        image.header["descrip"] = f"phantom {name} labels".encode()
+        image.header["aux_file"] = checksum(levels, np.float32(1.0)).encode()
+
+        def store():
+            with atomic_path(path, ".nii.gz") as temporary:
+                nib.save(image, temporary)
+
+        writable(store, path.parent)
+        return levels.astype(np.uint8)
+
+    def read_labels(self, subject_id: str, name: str, shape, affine: np.ndarray) -> np.ndarray | None:
+        """The label map ``[z, y, x]`` (uint8), or None when it is missing or was bad (then it is removed)."""
+        path = self.label_path(subject_id, name)
+        if not path.is_file():
+            return None
+        try:
+            return np.rint(read_checked(path, tuple(shape), affine)).astype(np.uint8)
+        except CorruptFile as exc:
+            log.warning("%s is corrupt (%s); it will be made again", path, exc)
+            path.unlink(missing_ok=True)
+            return None
 
     def read(self, subject_id: str, drf: int | None, shape, affine: np.ndarray) -> np.ndarray | None:
         """The volume ``[z, y, x]``, or None when it is missing or was bad (then it is removed)."""

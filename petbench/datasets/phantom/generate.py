@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ...data.nifti import affine_from_spacing
-from .anatomy import spacing_for
+from ...data.subject import LabelMap
+from .anatomy import Anatomy, make_anatomy, spacing_for
 from .cache import SubjectStore
-from .simulate import Physics, simulate_subject
+from .labels import label_maps
+from .simulate import Physics, simulate_subject, stream
 
 # Bump when a change to the generator changes its output, so old caches are not reused.
 GENERATOR_VERSION = 1
@@ -77,7 +79,31 @@ def materialize(config: PhantomConfig, store: SubjectStore, index: int, drfs=(),
                 for kind in missing:
                     volume = simulated.spet if kind is None else simulated.lpet[kind]
                     volumes[kind] = store.write(sid, kind, volume, config.affine, UNITS)
+                if not all(store.label_path(sid, name).is_file() for name in LABEL_FILES):
+                    write_anatomy(config, store, sid, simulated.anatomy)
     return volumes[None], {kind: v for kind, v in volumes.items() if kind is not None}
+
+
+LABEL_FILES = ("tissue", "lesions")
+
+
+def write_anatomy(config: PhantomConfig, store: SubjectStore, sid: str, truth: Anatomy) -> dict[str, np.ndarray]:
+    arrays = {"tissue": truth.labels.cpu().numpy(), "lesions": truth.lesions.cpu().numpy()}
+    return {name: store.write_labels(sid, name, arrays[name], config.affine) for name in LABEL_FILES}
+
+
+def subject_labels(config: PhantomConfig, store: SubjectStore, index: int) -> dict[str, LabelMap]:
+    """The label maps of subject ``index`` (docs/datasets.md): read, or drawn again from the subject's
+    anatomy stream (no simulation needed) and written if missing or bad."""
+    sid = subject_id(index)
+    arrays = {name: store.read_labels(sid, name, config.shape, config.affine) for name in LABEL_FILES}
+    if any(a is None for a in arrays.values()):
+        with store.lock(sid):
+            arrays = {name: store.read_labels(sid, name, config.shape, config.affine) for name in LABEL_FILES}
+            if any(a is None for a in arrays.values()):
+                truth = make_anatomy(config.anatomy, config.size, stream(config.seed, index, "anatomy"))
+                arrays = write_anatomy(config, store, sid, truth)
+    return label_maps(config.anatomy, arrays["tissue"], arrays["lesions"])
 
 
 def generate_subjects(config: PhantomConfig, store: SubjectStore, indices, drfs, progress: bool = True,

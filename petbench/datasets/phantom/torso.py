@@ -66,9 +66,11 @@ def make_torso(size: int, rng: np.random.Generator, device="cpu") -> Anatomy:
         activity[loop.box] = torch.where(loop.mask, float(rng.uniform(0.5, 1.2)), activity[loop.box])
 
     body = (labels > code["fat"]) & (labels != code["bladder"])
-    for _ in range(int(rng.integers(1, 6))):
+    lesions = torch.zeros(shape, dtype=torch.uint8, device=device)
+    for number in range(1, int(rng.integers(1, 6)) + 1):
         lesion = grid.sphere(random_point_in(body, grid, rng), rng.uniform(4, 12)) & body
         activity[lesion.box] = torch.where(lesion.mask, float(rng.uniform(2, 6)), activity[lesion.box])
+        lesions[lesion.box].masked_fill_(lesion.mask, number)
 
     activity *= (1 + 0.08 * smooth_noise(shape, spacing, 15, rng, device)).clamp_min_(0)
-    return Anatomy(activity * SUV_OF_LIVER, mu, labels, REGIONS, spacing)
+    return Anatomy(activity * SUV_OF_LIVER, mu, labels, REGIONS, spacing, lesions)
