@@ -20,13 +20,16 @@ def compare(
     fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, latex, csv or json."),
     paper_table: Optional[int] = typer.Option(None, "--table", help="1 or 2: the paper's Table I or II (its rows "
                                               "and order, seed spread, Wilcoxon tests against S3PET)."),
+    strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
+                                "and the record is left out)."),
 ) -> None:
     """One row per method: mean ± std over test subjects (pooled over seeds), best marked.
 
     With --table 1|2, the paper's Table I or II instead (see docs/reproducing.md)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    records = select_records(results, dataset, drf, "start one with `petbench run --method lpet --dataset phantom`")
+    records = select_records(results, dataset, drf, "start one with `petbench run --method lpet --dataset phantom`",
+                             strict=strict)
     wanted = [m.strip() for m in metrics.split(",")] if metrics else None
     if paper_table is not None:
         from ..grids.tables import build_paper_table, render_paper_table

@@ -5,6 +5,7 @@ from typing import Optional
 import typer
 
 from ..errors import UserError
+from ..paths import writable_file
 from ..plugins import get_host
 from ..results.record import select_records
 from ..runner import DEFAULT_RESULTS
@@ -28,11 +29,15 @@ def figure(
                                        "with the most structure)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="dose: comma-separated metrics (default psnr,ssim,nmse)."),
     dpi: int = typer.Option(150, "--dpi", help="Resolution of the PNG."),
+    strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
+                                "and the record is left out)."),
 ) -> None:
     """Draw Figure 3/4 of the paper from recorded runs, or each metric against DRF (`petbench figure dose`)."""
     from ..grids.figures import comparison_figure, dose_figure
 
-    records = select_records(results, dataset, drf, "run `petbench grid table1 --dataset phantom` first")
+    writable_file(out, "--out")
+    records = select_records(results, dataset, drf, "run `petbench grid table1 --dataset phantom` first",
+                             strict=strict)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if kind is not None:
         if kind != "dose":

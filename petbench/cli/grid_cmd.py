@@ -12,7 +12,9 @@ from ..grids.executors import LocalExecutor, SlurmOptions, SubmititExecutor, par
 from ..grids.run_grid import Plan, plan_grid, resolve_grid_preset, run_grid
 from ..grids.spec import parse_entry, parse_int_list, resolve_grid
 from ..options import parse_assignments
+from ..paths import safe_name, writable_dir
 from ..plugins import get_host
+from ..results.record import read_record, report_problems, warn_line
 from ..runner import DEFAULT_RESULTS
 
 EXECUTORS = ("local", "slurm", "submitit-local")
@@ -69,6 +71,8 @@ def grid(
                                                 "(default <results>/.grids/<grid>/jobs).", rich_help_panel="SLURM"),
     wait_for_jobs: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the SLURM jobs and print the summary, "
                                        "or submit and return.", rich_help_panel="SLURM"),
+    strict: bool = typer.Option(False, "--strict", help="A cell's malformed run record is an error (default: a "
+                                "warning, and the cell runs again)."),
 ) -> None:
     """Run a grid of runs: the paper's Table I (table1), Table II (table2) or a TOML grid.
 
@@ -76,6 +80,7 @@ def grid(
     """  # noqa: E501 (one paragraph: Typer keeps the docstring's line breaks)
     if executor not in EXECUTORS:
         raise UserError(f"--executor {executor!r} is not valid: use {', '.join(EXECUTORS)}")
+    writable_dir(results, "--results")
     datasets = None
     if dataset is not None:
         extra = parse_assignments(dataset_option)
@@ -104,6 +109,8 @@ def grid(
     host = get_host()
     grid_preset, preset_note = resolve_grid_preset(spec, "slurm" if executor == "slurm" else "local", gpus_per_job)
     plan = plan_grid(host, spec, results, preset=grid_preset, preset_note=preset_note)
+    problems = [read_record(Path(results) / planned.task.run_id)[1] for planned in plan.cells]
+    report_problems([p for p in problems if p], strict, warn_line, "its cell runs again")
     if status:
         print_summary(console, plan)
         return
@@ -115,7 +122,7 @@ def grid(
                                mem_gb=mem_gb, time_min=parse_time_min(time_limit), array_parallelism=array_parallelism,
                                job_name=f"petbench-{spec.name}", setup=list(slurm_setup or []),
                                extra=parse_assignments(slurm_param), max_requeues=max_requeues)
-        folder = slurm_folder or (Path(results) / ".grids" / spec.name / "jobs")
+        folder = slurm_folder or (Path(results) / ".grids" / safe_name(spec.name) / "jobs")
         runner = SubmititExecutor(folder=Path(folder), options=options,
                                   cluster="slurm" if executor == "slurm" else "local",
                                   name="slurm" if executor == "slurm" else "submitit-local")

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from ..atomic import atomic_path  # noqa: E402
 from ..data.nifti import load_volume  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from ..plugins import PluginHost  # noqa: E402
@@ -238,17 +239,13 @@ def save_png(fig, out: Path, info: dict, dpi: int) -> None:
     if out.suffix.lower() != ".png":
         plt.close(fig)
         raise UserError(f"--out {out}: the figure is written as PNG; give a .png file name")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".tmp-{out.name}")
     try:
-        fig.savefig(tmp, dpi=dpi, format="png", metadata={"Title": f"petbench figure {info['figure']}",
-                                                          "Software": "petbench",
-                                                          "Description": json.dumps(info)})
-        tmp.replace(out)
+        with atomic_path(out, ".png") as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png", metadata={"Title": f"petbench figure {info['figure']}",
+                                                              "Software": "petbench",
+                                                              "Description": json.dumps(info)})
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
 
 
 __all__ = ["comparison_figure", "dose_figure", "zoom_window"]

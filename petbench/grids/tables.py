@@ -26,7 +26,7 @@ from rich.text import Text
 from tabulate import tabulate
 
 from ..errors import UserError
-from ..results.formats import FORMATS
+from ..results.formats import FORMATS, LATEX_ESCAPES
 from ..results.record import RunRecord
 from .spec import DEFAULT_COMPONENTS, PAPER_NAMES, REFERENCE_METHOD, TABLE1_METHODS, TABLE2_COMPONENTS, TABLE2_METHODS
 
@@ -330,11 +330,8 @@ def text_cells(table: PaperTable, bold=("**", "**"), check="✓", pm="±", seed_
     return header, rows
 
 
-LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "$": r"\$", "{": r"\{", "}": r"\}",
-                 "~": r"\textasciitilde{}", "^": r"\^{}"}
-
-
 def latex_escape(text: str) -> str:
+    """Special characters escaped, the backslash included (our markers here are \\0-strings, kept)."""
     return "".join(LATEX_ESCAPES.get(c, c) for c in text)
 
 
