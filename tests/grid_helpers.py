@@ -10,6 +10,7 @@ the tests put this folder on sys.path and PYTHONPATH).
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import types
@@ -135,14 +136,16 @@ def helper_host():
 def fake_record(results: Path, method: str, seed: int, values: dict[str, list[float]], *, drf: int = 4,
                 subjects: list[str] | None = None, parameters: int | None = 1000, components: dict | None = None,
                 options: dict | None = None, n_test: int | None = None, predictions: bool = False,
-                noise: float = 0.1) -> RunRecord:
+                noise: float = 0.1, protocol: dict | None = None) -> RunRecord:
     """A finished record of ``method`` at ``seed`` on the ``tiny`` dataset with these per-subject values;
-    with ``predictions``, NIfTI predictions = the subject's SPET plus Gaussian noise of std ``noise``."""
+    with ``predictions``, NIfTI predictions = the subject's SPET plus Gaussian noise of std ``noise``;
+    ``protocol`` overrides protocol entries (e.g. ``{"n_train": 2, "n_train_pool": 10}``)."""
     n = len(next(iter(values.values())))
     subjects = subjects or [f"tiny{i:03d}" for i in range(n)]
     options = options or {}
-    run_id = f"{method}_tiny_drf{drf}_seed{seed}_{abs(hash((method, seed, drf, str(options)))) % 10**10:010d}"
-    protocol = {"n_train": 4, "n_test": n_test or n, "n_unpaired": 0, "split_seed": 0, "drf": drf}
+    key = (method, seed, drf, str(options)) + ((json.dumps(protocol, sort_keys=True),) if protocol else ())
+    run_id = f"{method}_tiny_drf{drf}_seed{seed}_{abs(hash(key)) % 10**10:010d}"
+    protocol = {"n_train": 4, "n_test": n_test or n, "n_unpaired": 0, "split_seed": 0, "drf": drf, **(protocol or {})}
     record = RunRecord(Path(results) / run_id, {
         "run_id": run_id, "status": "finished", "started_at": "2024-01-01T00:00:00+00:00",
         "finished_at": f"2024-01-01T00:00:{seed:02d}+00:00",

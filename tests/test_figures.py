@@ -78,8 +78,13 @@ def test_dose_figure_needs_several_drfs(cli, tmp_path):
     result = cli("figure", "dose", "--out", str(out))
     assert result.exit_code == 0, result.output
     info = png_info(out)
-    assert info["drfs"] == [4, 10] and info["metrics"] == ["psnr", "ssim", "nmse"] and info["panels"] == 3
-    assert info["methods"] == ["LPET", "S3PET (ours)"]
+    assert info["x"] == "drf" and info["values"] == [4, 10] and info["metrics"] == ["psnr", "ssim", "nmse"]
+    assert info["panels"] == 3 and info["methods"] == ["S3PET (ours)"] and info["reference"] == "LPET"
+    assert info["points"]["LPET"]["psnr"] == {"4": 20.5, "10": 18.5}  # the input's line follows the dose
+    same = cli("figure", "efficiency", "--x", "drf", "--metrics", "psnr,ssim,nmse", "--out", str(tmp_path / "e.png"))
+    assert same.exit_code == 0 and png_info(tmp_path / "e.png")["points"] == info["points"]
+    wrong = cli("figure", "dose", "--x", "n_train", "--out", str(out))
+    assert wrong.exit_code == 2 and "figure efficiency" in wrong.output
 
 
 def test_zoom_window_finds_the_structure():

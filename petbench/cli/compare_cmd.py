@@ -20,17 +20,26 @@ def compare(
     fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, latex, csv or json."),
     paper_table: Optional[int] = typer.Option(None, "--table", help="1 or 2: the paper's Table I or II (its rows "
                                               "and order, seed spread, Wilcoxon tests against S3PET)."),
+    by: Optional[str] = typer.Option(None, "--by", help="n_train, n_unpaired or drf: one column per value of that "
+                                     "axis, one table per metric (the table of `petbench figure efficiency`)."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
                                 "and the record is left out)."),
 ) -> None:
     """One row per method: mean ± std over test subjects (pooled over seeds), best marked.
 
-    With --table 1|2, the paper's Table I or II instead (see docs/reproducing.md)."""
+    With --table 1|2, the paper's Table I or II instead (see docs/reproducing.md); with --by AXIS, one column per value of AXIS (docs/grids.md)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     records = select_records(results, dataset, drf, "start one with `petbench run --method lpet --dataset phantom`",
                              strict=strict)
     wanted = [m.strip() for m in metrics.split(",")] if metrics else None
+    if by is not None:
+        from ..grids.efficiency import build_curves, render_curves
+
+        if paper_table is not None:
+            raise UserError("give --table or --by, not both")
+        show(render_curves(build_curves(records, by, wanted), fmt))
+        return
     if paper_table is not None:
         from ..grids.tables import build_paper_table, render_paper_table
 

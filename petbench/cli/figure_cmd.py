@@ -1,4 +1,5 @@
-"""``petbench figure``: the paper's Figures 3/4 (``--table 1|2``) or metrics against dose (``dose``)."""
+"""``petbench figure``: the paper's Figures 3/4 (``--table 1|2``), or metrics against a protocol axis
+(``efficiency --x n_train|n_unpaired|drf``; ``dose`` is ``--x drf``)."""
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,8 @@ from ..runner import DEFAULT_RESULTS
 
 
 def figure(
-    kind: Optional[str] = typer.Argument(None, metavar="[dose]", help="'dose': each metric against DRF. "
+    kind: Optional[str] = typer.Argument(None, metavar="[efficiency|dose]", help="'efficiency': a metric "
+                                         "against --x (n_train, n_unpaired or drf); 'dose': the same with --x drf. "
                                          "Without it: Figure 3 (--table 1) or 4 (--table 2)."),
     out: Path = typer.Option(..., "--out", "-o", help="The PNG file to write."),
     table: Optional[int] = typer.Option(None, "--table", help="1: Figure 3 (Table I's methods); 2: Figure 4 "
@@ -27,24 +29,33 @@ def figure(
     seed: Optional[int] = typer.Option(None, "--seed", help="Whose runs to show (default: the smallest common seed)."),
     zoom: Optional[str] = typer.Option(None, "--zoom", help="Inset as Y,X,SIZE in voxels (default: the window "
                                        "with the most structure)."),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="dose: comma-separated metrics (default psnr,ssim,nmse)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "--metric", help="efficiency/dose: comma-separated "
+                                          "metrics, one panel each (default: psnr; dose: psnr,ssim,nmse)."),
+    x_axis: Optional[str] = typer.Option(None, "--x", help="efficiency: n_train (default), n_unpaired or drf."),
     dpi: int = typer.Option(150, "--dpi", help="Resolution of the PNG."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
                                 "and the record is left out)."),
 ) -> None:
     """Draw Figure 3/4 of the paper from recorded runs, or each metric against DRF (`petbench figure dose`)."""
-    from ..grids.figures import comparison_figure, dose_figure
+    from ..grids.efficiency import efficiency_figure
+    from ..grids.figures import comparison_figure
 
     writable_file(out, "--out")
     records = select_records(results, dataset, drf, "run `petbench grid table1 --dataset phantom` first",
                              strict=strict)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if kind is not None:
-        if kind != "dose":
-            raise UserError(f"unknown figure {kind!r}: use `petbench figure dose` or `petbench figure --table 1|2`")
-        info = dose_figure(records, out, metrics=wanted, dpi=dpi)
-        typer.echo(f"wrote {out}: {', '.join(info['metrics'])} against DRF {', '.join(map(str, info['drfs']))} "
-                   f"for {len(info['methods'])} methods")
+        if kind not in ("efficiency", "dose"):
+            raise UserError(f"unknown figure {kind!r}: use `petbench figure efficiency`, `petbench figure dose` or "
+                            f"`petbench figure --table 1|2`")
+        if kind == "dose" and x_axis not in (None, "drf"):
+            raise UserError(f"`petbench figure dose` is against DRF; for --x {x_axis} use `petbench figure efficiency`")
+        axis = "drf" if kind == "dose" else (x_axis or "n_train")
+        info = efficiency_figure(records, out, axis=axis, metrics=wanted or (None if kind == "dose" else ["psnr"]),
+                                 dpi=dpi)
+        typer.echo(f"wrote {out}: {', '.join(info['metrics'])} against {axis} {', '.join(map(str, info['values']))} "
+                   f"for {len(info['methods'])} methods" + (f", {info['reference']} as the reference line"
+                                                            if info["reference"] else ""))
         return
     if table not in (1, 2):
         raise UserError("give --table 1 (Figure 3) or --table 2 (Figure 4), or `petbench figure dose`")

@@ -23,7 +23,8 @@ STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "
 
 
 def grid(
-    name: str = typer.Argument(..., metavar="GRID", help="table1, table2, or a TOML grid file (docs/grids.md)."),
+    name: str = typer.Argument(..., metavar="GRID", help="table1, table2, label-efficiency, or a TOML "
+                      "grid file (docs/grids.md)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d",
                                           help="Dataset (phantom, udpet, ...); required for table1/table2."),
     dataset_option: Optional[list[str]] = typer.Option(None, "--dataset-option", "-D",
@@ -32,9 +33,11 @@ def grid(
     seeds: Optional[str] = typer.Option(None, "--seeds", help="Training seeds, e.g. 0,1,2 (default 0)."),
     drf: Optional[str] = typer.Option(None, "--drf", help="Dose reduction factor(s), e.g. 10 or 4,10,20 (default 10)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="auto (paper on a GPU, quick on a CPU), paper or quick."),
-    n_train: Optional[int] = typer.Option(None, "--n-train", help="Paired training subjects (default 30)."),
+    n_train: Optional[str] = typer.Option(None, "--n-train", help="Paired training subjects, e.g. 30 or "
+                                          "2,5,10,30 (an axis; default 30)."),
     n_test: Optional[int] = typer.Option(None, "--n-test", help="Test subjects (default 20)."),
-    n_unpaired: Optional[int] = typer.Option(None, "--n-unpaired", help="Unpaired standard-dose subjects (default 120)."),
+    n_unpaired: Optional[str] = typer.Option(None, "--n-unpaired", help="Unpaired standard-dose subjects, e.g. 120 "
+                                             "or 0,40,120 (an axis; default 120)."),
     split_seed: Optional[int] = typer.Option(None, "--split-seed", help="Seed of the subject split (default 0)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: all)."),
     methods: Optional[str] = typer.Option(None, "--methods", help="Run only these of the grid's methods (comma-separated)."),
@@ -93,7 +96,9 @@ def grid(
         name, datasets,
         seeds=parse_int_list(seeds, "--seeds") if seeds is not None else None,
         drfs=parse_int_list(drf, "--drf") if drf is not None else None,
-        preset=preset, n_train=n_train, n_test=n_test, n_unpaired=n_unpaired, split_seed=split_seed,
+        preset=preset, n_train=parse_int_list(n_train, "--n-train") if n_train is not None else None,
+        n_test=n_test, n_unpaired=parse_int_list(n_unpaired, "--n-unpaired") if n_unpaired is not None else None,
+        split_seed=split_seed,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
         device=device, precision=precision, save_predictions=False if no_predictions else None)
     wanted = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
@@ -138,20 +143,26 @@ def grid(
         return
     if spec.table and not outcome.failed:
         log(f"next: petbench compare --table {spec.table} --results {results}")
+    elif not outcome.failed and plan.cells and plan.cells[0].cell.varied:
+        axis = plan.cells[0].cell.varied[-1]
+        log(f"next: petbench compare --by {axis} --results {results}; "
+            f"petbench figure efficiency --x {axis} --results {results} --out efficiency.png")
     if outcome.failed:
         log(f"{len(outcome.failed)} cell(s) failed; see the errors above, then run again with --retry-failed")
         raise typer.Exit(1)
 
 
 def print_summary(console: Console, plan: Plan) -> None:
-    table = Table("Method", "Dataset", "DRF", "Seed", "Status", "Run / error", title=f"grid {plan.spec.name}",
+    varied = plan.cells[0].cell.varied if plan.cells else ()
+    table = Table("Method", "Dataset", "DRF", *varied, "Seed", "Status", "Run / error", title=f"grid {plan.spec.name}",
                   caption=plan.summary_line().partition(": ")[2] + f" — {plan.preset_note}")
     for planned in plan.cells:
         cell = planned.cell
         detail = planned.note or planned.task.run_id
         if planned.error:
             detail = first_line(planned.error)
-        table.add_row(Text(cell.method.label), Text(cell.dataset.label), str(cell.drf), str(cell.seed),
+        table.add_row(Text(cell.method.label), Text(cell.dataset.label), str(cell.drf),
+                      *(str(getattr(cell, axis)) for axis in varied), str(cell.seed),
                       Text(planned.status, style=STATUS_STYLE.get(planned.status, "")), Text(detail))
     console.print(table)
 

@@ -1,5 +1,6 @@
 """Figures 3 and 4 of the paper (SPET, LPET and each method's output; a zoomed inset row; an error-map
-row against SPET; one colour scale per row), and metric-versus-DRF plots.
+row against SPET; one colour scale per row). Metrics against DRF or the training sizes are in
+:mod:`petbench.grids.efficiency`.
 
 Predicted volumes come from each run record's ``predictions/`` folder; SPET and LPET from the dataset,
 loaded through the plugin registry with the record's dataset name and options. Matplotlib's Agg backend
@@ -22,10 +23,9 @@ from ..atomic import atomic_path  # noqa: E402
 from ..data.nifti import load_volume  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from ..plugins import PluginHost  # noqa: E402
-from ..results.leaderboard import tidy_rows  # noqa: E402
 from ..results.record import RunRecord  # noqa: E402
-from .spec import PAPER_NAMES, TABLE1_METHODS, TABLE2_METHODS  # noqa: E402
-from .tables import DEFAULT_METRICS, latest_per_seed, metric_title, paper_order, table_records, variant_labels  # noqa: E402
+from .spec import PAPER_NAMES  # noqa: E402
+from .tables import latest_per_seed, paper_order, table_records, variant_labels  # noqa: E402
 
 ROW_NAMES = ("image", "zoom", "error")
 FIGURE_NUMBER = {1: 3, 2: 4}
@@ -186,54 +186,6 @@ def comparison_figure(host: PluginHost, records: list[RunRecord], number: int, o
     return info
 
 
-def dose_figure(records: list[RunRecord], out: Path, *, metrics: list[str] | None = None, dpi: int = 150) -> dict:
-    """Each metric against DRF, one line per method (mean ± std over test subjects, pooled over seeds)."""
-    if not records:
-        raise UserError("no finished runs to plot")
-    datasets = sorted({r.dataset for r in records})
-    if len(datasets) > 1:
-        raise UserError(f"runs of several datasets ({', '.join(datasets)}): choose one with --dataset")
-    drfs = sorted({r.data["protocol"]["drf"] for r in records})
-    if len(drfs) < 2:
-        raise UserError(f"every run is at DRF {drfs[0]}: the dose figure needs runs at several DRFs "
-                        f"(e.g. petbench grid table1 --dataset {datasets[0]} --drf 4,10,20)")
-    info_by_metric: dict[str, dict] = {}
-    for record in records:
-        for name, info in record.data.get("metrics", {}).items():
-            info_by_metric.setdefault(name, info)
-    wanted = metrics or [m for m in DEFAULT_METRICS if m in info_by_metric] or list(info_by_metric)
-    missing = [m for m in wanted if m not in info_by_metric]
-    if missing:
-        raise UserError(f"metric {missing[0]!r} is in no recorded run; recorded: {', '.join(info_by_metric)}")
-    rows = tidy_rows(records)
-    rows = rows[rows["metric"].isin(wanted)]
-    stats = rows.groupby(["method", "metric", "drf"])["value"].agg(["mean", lambda v: v.std(ddof=0)]).reset_index()
-    stats.columns = ["method", "metric", "drf", "mean", "std"]
-    methods = sorted(stats["method"].unique(), key=lambda m: (
-        (TABLE1_METHODS + TABLE2_METHODS).index(m) if m in TABLE1_METHODS + TABLE2_METHODS else 99, m))
-    names = {**PAPER_NAMES[2], **PAPER_NAMES[1]}
-    fig, axes = plt.subplots(1, len(wanted), figsize=(4.2 * len(wanted), 3.6), squeeze=False, layout="constrained")
-    for ax, metric in zip(axes[0], wanted):
-        for method in methods:
-            part = stats[(stats["method"] == method) & (stats["metric"] == metric)].sort_values("drf")
-            if len(part):
-                ax.errorbar(part["drf"], part["mean"], yerr=part["std"], marker="o", ms=3, capsize=2, lw=1,
-                            label=names.get(method, method))
-        ax.set_xscale("log")
-        ax.set_xticks(drfs)
-        ax.set_xticklabels([str(d) for d in drfs])
-        ax.set_xlabel("dose reduction factor (DRF)")
-        ax.set_title(metric_title(metric, info_by_metric[metric]), fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"Metrics against dose on {datasets[0]} (mean ± std over test subjects, pooled over seeds)",
-                 fontsize=9)
-    info = {"figure": "dose", "dataset": datasets[0], "drfs": drfs, "metrics": wanted,
-            "methods": [names.get(m, m) for m in methods], "panels": len(wanted)}
-    save_png(fig, out, info, dpi)
-    return info
-
-
 def save_png(fig, out: Path, info: dict, dpi: int) -> None:
     out = Path(out)
     if out.suffix.lower() != ".png":
@@ -248,4 +200,4 @@ def save_png(fig, out: Path, info: dict, dpi: int) -> None:
         plt.close(fig)
 
 
-__all__ = ["comparison_figure", "dose_figure", "zoom_window"]
+__all__ = ["comparison_figure", "save_png", "zoom_window"]

@@ -1,11 +1,13 @@
 """Grid definitions: the runs that make a table.
 
-A grid is the product ``methods × datasets × DRFs × seeds`` under one protocol and preset; each
-element is a :class:`Cell`, i.e. one ``petbench run``. Methods and datasets may carry options, and an
+A grid is the product ``methods × datasets × DRFs × n_unpaired × n_train × seeds`` under one
+preset (the test size and split seed are the grid's); each element is a :class:`Cell`, i.e. one
+``petbench run``. Methods and datasets may carry options, and an
 entry such as ``tiny-cnn[epochs=2,4;lr=1e-3]`` expands to one variant per combination of values.
 
-Two grids are built in: ``table1`` (the S3PET paper's Table I: LPET and five baselines against S3PET)
-and ``table2`` (its ablation, Table II). Other grids are TOML files (see docs/grids.md).
+Three grids are built in: ``table1`` (the S3PET paper's Table I: LPET and five baselines against S3PET),
+``table2`` (its ablation, Table II) and ``label-efficiency`` (methods against the number of paired
+training subjects). Other grids are TOML files (see docs/grids.md).
 """
 from __future__ import annotations
 
@@ -41,7 +43,29 @@ DEFAULT_COMPONENTS = {
     "s3pet-dsmae-dkd": {"DsMAE": True, "DKD": True, "DKL": False},
     "s3pet": {"DsMAE": True, "DKD": True, "DKL": True},
 }
-BUILTIN_GRIDS = {"table1": (1, TABLE1_METHODS), "table2": (2, TABLE2_METHODS)}
+#: Label efficiency: the input, one supervised baseline, the semi-supervised and unpaired methods.
+EFFICIENCY_METHODS = ("lpet", "autocontext", "semipet", "cyclegan", "s3pet")
+#: The method whose rows are the low-dose input itself (drawn as a reference line, not a method).
+INPUT_METHOD = "lpet"
+
+
+@dataclass(frozen=True)
+class BuiltinGrid:
+    methods: tuple[str, ...]
+    description: str
+    table: int | None = None
+    settings: tuple[tuple[str, Any], ...] = ()  # the grid's defaults (command-line values override them)
+
+
+BUILTIN_GRIDS = {
+    "table1": BuiltinGrid(TABLE1_METHODS, "Table I of the S3PET paper", table=1),
+    "table2": BuiltinGrid(TABLE2_METHODS, "Table II of the S3PET paper", table=2),
+    "label-efficiency": BuiltinGrid(EFFICIENCY_METHODS, "Label efficiency: each method against the number of "
+                                    "paired training subjects", settings=(("n_train", (2, 5, 10, 30)),
+                                                                          ("drfs", (10,)))),
+}
+#: Protocol sizes a grid can vary (its axes next to DRF and seed).
+SIZE_AXES = ("n_unpaired", "n_train")
 
 NAME = re.compile(r"^\s*([A-Za-z0-9_.+\-]+)\s*(?:\[(.*)\])?\s*$", re.S)
 KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$", re.S)
@@ -66,35 +90,42 @@ class Variant:
 
 @dataclass
 class Cell:
-    """One run of a grid."""
+    """One run of a grid. ``varied`` names the size axes on which the grid has several values:
+    only those appear in the cell's key and title (a grid with one size keeps the keys it had)."""
 
     method: Variant
     dataset: Variant
     drf: int
     seed: int
+    n_train: int = 30
+    n_unpaired: int = 120
+    varied: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
         """Unique within a grid; stable across invocations (it names the cell in the grid's state)."""
-        return f"{self.method.label} | {self.dataset.label} | drf{self.drf} | seed{self.seed}"
+        sizes = "".join(f" | {axis}{getattr(self, axis)}" for axis in self.varied)
+        return f"{self.method.label} | {self.dataset.label} | drf{self.drf}{sizes} | seed{self.seed}"
 
     @property
     def title(self) -> str:
-        return f"{self.method.label} on {self.dataset.label}, DRF {self.drf}, seed {self.seed}"
+        sizes = "".join(f", {axis} {getattr(self, axis)}" for axis in self.varied)
+        return f"{self.method.label} on {self.dataset.label}, DRF {self.drf}{sizes}, seed {self.seed}"
 
 
 @dataclass
 class GridSpec:
-    """What to run. ``preset`` may be ``auto``; the grid runner resolves it once for all cells."""
+    """What to run. ``preset`` may be ``auto``; the grid runner resolves it once for all cells.
+    ``n_train`` and ``n_unpaired`` are axes (an int is a one-value list)."""
 
     name: str
     methods: list[Variant]
     datasets: list[Variant]
     drfs: list[int] = field(default_factory=lambda: [10])
     seeds: list[int] = field(default_factory=lambda: [0])
-    n_train: int = 30
+    n_train: list[int] = field(default_factory=lambda: [30])
     n_test: int = 20
-    n_unpaired: int = 120
+    n_unpaired: list[int] = field(default_factory=lambda: [120])
     split_seed: int = 0
     preset: str = "auto"
     metrics: list[str] | None = None
@@ -111,20 +142,31 @@ class GridSpec:
             raise UserError(f"grid {self.name!r} has no dataset: give one with --dataset")
         if not self.drfs or not self.seeds:
             raise UserError(f"grid {self.name!r} needs at least one DRF and one seed")
+        for axis in SIZE_AXES:
+            values = parse_int_list(getattr(self, axis), f"grid {self.name!r}: {axis}")
+            if any(v < 0 for v in values):
+                raise UserError(f"grid {self.name!r}: {axis} must be 0 or more, not {min(values)}")
+            setattr(self, axis, values)
         if self.preset not in PRESETS:
             raise UserError(f"grid {self.name!r}: unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
         if self.table not in (None, 1, 2):
             raise UserError(f"grid {self.name!r}: table must be 1 or 2, not {self.table!r}")
 
-    def protocol(self, drf: int) -> Protocol:
-        return Protocol(n_train=self.n_train, n_test=self.n_test, n_unpaired=self.n_unpaired,
-                        split_seed=self.split_seed, drf=drf)
+    def protocol(self, cell: Cell) -> Protocol:
+        """The cell's protocol. Its paired-train pool is the grid's largest ``n_train``: every cell
+        draws the same test subjects, nested training sets and, for one ``n_unpaired``, the same
+        unpaired subjects (see :func:`petbench.data.protocol.split_subjects`)."""
+        return Protocol(n_train=cell.n_train, n_test=self.n_test, n_unpaired=cell.n_unpaired,
+                        split_seed=self.split_seed, drf=cell.drf, n_train_pool=max(self.n_train))
 
     def cells(self) -> list[Cell]:
-        """Datasets, then DRFs, then seeds, then methods: the methods of one seed run one after the other
-        (in one results folder), which is what lets the Table II variants share their Stage I."""
-        cells = [Cell(method, dataset, drf, seed)
-                 for dataset, drf, seed, method in itertools.product(self.datasets, self.drfs, self.seeds, self.methods)]
+        """Datasets, then DRFs, then unpaired and paired sizes, then seeds, then methods: the methods of
+        one seed run one after the other (in one results folder), which is what lets the Table II
+        variants share their Stage I."""
+        varied = tuple(axis for axis in SIZE_AXES if len(getattr(self, axis)) > 1)
+        cells = [Cell(method, dataset, drf, seed, n_train=n_train, n_unpaired=n_unpaired, varied=varied)
+                 for dataset, drf, n_unpaired, n_train, seed, method in
+                 itertools.product(self.datasets, self.drfs, self.n_unpaired, self.n_train, self.seeds, self.methods)]
         keys = [c.key for c in cells]
         duplicates = sorted({k for k in keys if keys.count(k) > 1})
         if duplicates:
@@ -133,7 +175,7 @@ class GridSpec:
 
     def run_config(self, cell: Cell, preset: str | None = None) -> RunConfig:
         return RunConfig(method=cell.method.name, dataset=cell.dataset.name, method_options=dict(cell.method.options),
-                         dataset_options=dict(cell.dataset.options), protocol=self.protocol(cell.drf), seed=cell.seed,
+                         dataset_options=dict(cell.dataset.options), protocol=self.protocol(cell), seed=cell.seed,
                          preset=preset or self.preset, device=self.device, precision=self.precision,
                          metrics=list(self.metrics) if self.metrics else None,
                          save_predictions=self.save_predictions)
@@ -141,8 +183,8 @@ class GridSpec:
     def as_dict(self) -> dict:
         return {"name": self.name, "table": self.table, "methods": [m.as_dict() for m in self.methods],
                 "datasets": [d.as_dict() for d in self.datasets], "drfs": self.drfs, "seeds": self.seeds,
-                "protocol": {"n_train": self.n_train, "n_test": self.n_test, "n_unpaired": self.n_unpaired,
-                             "split_seed": self.split_seed},
+                "protocol": {"n_train": list(self.n_train), "n_test": self.n_test,
+                             "n_unpaired": list(self.n_unpaired), "split_seed": self.split_seed},
                 "preset": self.preset, "metrics": self.metrics}
 
     def with_overrides(self, **overrides: Any) -> "GridSpec":
@@ -277,24 +319,28 @@ def parse_int_list(text: str | Iterable[int] | int, what: str) -> list[int]:
 
 # -- built-in grids and TOML files ------------------------------------------------------------------
 def builtin_grid(name: str, datasets: list[Variant] | None, **settings: Any) -> GridSpec:
-    table, methods = BUILTIN_GRIDS[name]
+    grid = BUILTIN_GRIDS[name]
     if not datasets:
         raise UserError(f"grid {name} needs a dataset: add --dataset phantom (built in) or --dataset udpet "
                         f"--data-root DIR")
-    settings = {k: v for k, v in settings.items() if v is not None}
-    return GridSpec(name=name, table=table, methods=[Variant(m) for m in methods], datasets=list(datasets),
-                    description=f"Table {'I' * table} of the S3PET paper", **settings)
+    settings = {**{k: list(v) for k, v in grid.settings}, **{k: v for k, v in settings.items() if v is not None}}
+    return GridSpec(name=name, table=grid.table, methods=[Variant(m) for m in grid.methods], datasets=list(datasets),
+                    description=grid.description, **settings)
+
+
+def builtin_names() -> str:
+    return ", ".join(BUILTIN_GRIDS)
 
 
 TOML_KEYS = {"name", "description", "table", "methods", "datasets", "dataset", "drfs", "drf", "seeds", "seed",
-             "preset", "metrics", "protocol", "predictions"}
+             "preset", "metrics", "protocol", "predictions", *SIZE_AXES}
 PROTOCOL_KEYS = {"n_train", "n_test", "n_unpaired", "split_seed"}
 
 
 def load_toml_grid(path: Path) -> GridSpec:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"grid file {path} does not exist; use table1, table2 or a TOML file (see docs/grids.md)")
+        raise UserError(f"grid file {path} does not exist; use {builtin_names()} or a TOML file (see docs/grids.md)")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -316,13 +362,20 @@ def grid_from_dict(data: dict, default_name: str = "grid", where: str = "grid") 
     protocol = data.get("protocol", {})
     if not isinstance(protocol, dict) or set(protocol) - PROTOCOL_KEYS:
         raise UserError(f"{where}: [protocol] takes {', '.join(sorted(PROTOCOL_KEYS))}")
+    protocol = dict(protocol)
+    for axis in SIZE_AXES:  # an axis may sit next to drfs and seeds, or in [protocol]
+        if axis in data and axis in protocol:
+            raise UserError(f"{where}: give {axis!r} at the top level or in [protocol], not both")
+        if axis in data:
+            protocol[axis] = data[axis]
     metrics = data.get("metrics")
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     settings = {
         "drfs": parse_int_list(data.get("drfs", data.get("drf", 10)), f"{where}: drfs"),
         "seeds": parse_int_list(data.get("seeds", data.get("seed", 0)), f"{where}: seeds"),
-        **{k: int(v) for k, v in protocol.items()},
+        **{k: parse_int_list(v, f"{where}: {k}") if k in SIZE_AXES else parse_int(v, f"{where}: {k}")
+           for k, v in protocol.items()},
     }
     try:
         return GridSpec(name=str(data.get("name", default_name)), description=str(data.get("description", "")),
@@ -333,18 +386,24 @@ def grid_from_dict(data: dict, default_name: str = "grid", where: str = "grid") 
         raise UserError(f"{where}: {exc}") from None
 
 
+def parse_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{what} must be an integer, not {value!r}")
+    return value
+
+
 def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
 def resolve_grid(grid: str, datasets: list[Variant] | None = None, **settings: Any) -> GridSpec:
-    """``table1``/``table2`` or a TOML file; ``datasets`` and ``settings`` (when not ``None``) override
-    the file's."""
+    """A built-in grid (``table1``, ``table2``, ``label-efficiency``) or a TOML file; ``datasets`` and
+    ``settings`` (when not ``None``) override the grid's."""
     if grid in BUILTIN_GRIDS:
         return builtin_grid(grid, datasets, **settings)
     path = Path(grid)
     if path.suffix.lower() != ".toml" and not path.exists():
-        raise UserError(f"unknown grid {grid!r}: use table1, table2 or the path of a TOML file (docs/grids.md)")
+        raise UserError(f"unknown grid {grid!r}: use {builtin_names()} or the path of a TOML file (docs/grids.md)")
     spec = load_toml_grid(path)
     spec = spec.with_overrides(datasets=datasets or None, **settings)
     spec.__post_init__()

@@ -119,9 +119,11 @@ def table_records(records: list[RunRecord], number: int) -> list[RunRecord]:
     return chosen
 
 
-def variant_labels(records: list[RunRecord], number: int) -> dict[str, tuple[str, str]]:
-    """run id -> (row key, label). A method run with several option sets gets one row per set."""
-    names = PAPER_NAMES[number]
+def variant_labels(records: list[RunRecord], number: int, names: dict[str, str] | None = None
+                   ) -> dict[str, tuple[str, str]]:
+    """run id -> (row key, label). A method run with several option sets gets one row per set.
+    ``names``: the methods' printed names (default: Table ``number``'s)."""
+    names = PAPER_NAMES[number] if names is None else names
     by_method: dict[str, dict[str, dict]] = {}
     for record in records:
         options = json.dumps(record.data["method"].get("options", {}), sort_keys=True, default=str)
