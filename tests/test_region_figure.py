@@ -36,7 +36,8 @@ def make_record(results, method, scale_left, lesion_scale, subjects):
     record = RunRecord(results / run_id, {
         "run_id": run_id, "status": "finished", "config": {"method": method, "dataset": "labelled-tiny", "seed": 0},
         "method": {"name": method, "options": {}}, "dataset": {"name": "labelled-tiny", "options": {}},
-        "protocol": {"drf": 4}, "metrics": {}, "summary": {}})
+        "protocol": {"drf": 4}, "summary": {},
+        "metrics": {"psnr": {"higher_is_better": True, "convention": "challenge", "unit": "dB", "description": "psnr"}}})
     record.write_rows(pd.DataFrame([{"subject": s, "metric": "psnr", "value": 1.0} for s in subjects]))
     record.save()
     dataset = LabelledTiny()
@@ -101,3 +102,22 @@ def test_a_dataset_without_label_maps_is_a_user_error(tmp_path):
     save_volume(record.path / "predictions" / "tiny000.nii.gz", subject.spet, subject.affine)
     with pytest.raises(UserError, match="no 'regions' label map"):
         region_figure(host, [record], tmp_path / "x.png", kind="regions")
+
+
+def test_the_figure_command_draws_it(host, tmp_path):
+    from typer.testing import CliRunner
+
+    from petbench.cli import create_app
+    from petbench.plugins import set_host
+
+    results = tmp_path / "results"
+    make_record(results, "good", 1.0, 1.0, ["tiny000"])
+    make_record(results, "biased", 1.1, 0.8, ["tiny000"])
+    set_host(host)
+    try:
+        out = tmp_path / "fig.png"
+        result = CliRunner().invoke(create_app(), ["figure", "regions", "--out", str(out), "--results", str(results)])
+    finally:
+        set_host(None)
+    assert result.exit_code == 0, result.output
+    assert json.loads(Image.open(out).info["Description"])["groups"] == ["left", "right"]

@@ -44,6 +44,12 @@ def figure(
     records = select_records(results, dataset, drf, "run `petbench grid table1 --dataset phantom` first",
                              strict=strict)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    if kind in ("regions", "lesions"):  # per-region / per-lesion bias box plots (docs/metrics.md)
+        from ..grids.region_figure import region_figure
+
+        info = region_figure(get_host(), records, out, kind=kind, dpi=dpi)
+        typer.echo(f"wrote {out}: {kind} bias of {', '.join(info['methods'])} ({info['values']} values)")
+        return
     if kind is not None:
         if kind not in ("efficiency", "dose"):
             raise UserError(f"unknown figure {kind!r}: use `petbench figure efficiency`, `petbench figure dose` or "
