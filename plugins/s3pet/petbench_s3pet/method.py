@@ -21,6 +21,11 @@ from .vit import DoseEncoder, log2_int, pad_to_multiple
 #: Bumped whenever Stage I's code changes what it computes, so stale reused results are not used.
 STAGE1_FORMAT = 1
 
+#: ``swap_decode``: what the main branch decodes in training (prediction always decodes the transferred
+#: tokens, since SPET is not there): ``transferred`` (l_di, ŝ_ds); ``swapped`` (l_di, s_ds), the swapped
+#: tokens; ``both``: both, their L1 terms averaged. See the README for the two readings of the paper.
+SWAP_DECODES = ("transferred", "swapped", "both")
+
 #: variant -> the components of Table II it has (the baseline is always there).
 VARIANTS: dict[str, dict[str, bool]] = {
     "baseline": {"DsMAE": False, "DKD": False, "DKL": False},
@@ -55,6 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "upsample_mode": "bilinear",   # bilinear | nearest | transpose (learned, kernel = stride)
     "js_axis": "feature",          # feature | token: the softmax axis of the JS divergence
     "js_tau": 1.0,                 # softmax temperature of the JS divergence
+    "token_l1": 0.0,               # ours, off: weight of an L1 guard on the raw token pairs JS cannot see
+    "swap_decode": "transferred",  # transferred | swapped | both: what the main branch decodes in training
     "gamma": 1.0,                  # Eq. 4
     "lambda1": 1.0,                # Eq. 5, transfer loss
     "lambda2": 5.0,                # Eq. 5, reconstruction loss
@@ -148,23 +155,42 @@ class S3PET(Method):
             log2_int(o["patch_size"])
         except ValueError:
             raise UserError(f"{owner}: patch_size must be a power of two, not {o['patch_size']!r}") from None
-        if o["embed_dim"] % 4 or o["embed_dim"] % o["num_heads"]:
-            raise UserError(f"{owner}: embed_dim ({o['embed_dim']}) must be a multiple of 4 and of num_heads "
-                            f"({o['num_heads']})")
         for key in ("mask_ratio_lpet", "mask_ratio_spet"):
-            if not 0.0 <= o[key] < 1.0:
-                raise UserError(f"{owner}: {key} must be in [0, 1), not {o[key]}")
+            if not (is_number(o[key]) and 0.0 <= o[key] < 1.0):
+                raise UserError(f"{owner}: {key} must be in [0, 1), not {o[key]!r}")
         choices = {"stage1_loss_on": ("masked", "all"), "token_fusion": ("concat", "add"),
                    "upsample_mode": UPSAMPLE_MODES, "js_axis": tuple(JS_AXES),
-                   "lr_schedule": ("constant", "cosine")}
+                   "lr_schedule": ("constant", "cosine"), "swap_decode": SWAP_DECODES}
         for key, valid in choices.items():
             if o[key] not in valid:
                 raise UserError(f"{owner}: {key} must be one of {', '.join(valid)}, not {o[key]!r}")
+        for key in ("stage1_lr", "stage2_lr", "js_tau", "mlp_ratio"):
+            if not (is_number(o[key]) and o[key] > 0):
+                raise UserError(f"{owner}: {key} must be a number > 0, not {o[key]!r}")
+        for key in ("gamma", "lambda1", "lambda2", "token_l1"):
+            if not (is_number(o[key]) and o[key] >= 0):
+                raise UserError(f"{owner}: {key} must be a number >= 0, not {o[key]!r}")
+        for key in ("embed_dim", "depth", "num_heads", "stage1_epochs", "stage2_epochs", "stage1_batch_size",
+                    "stage2_batch_size"):
+            if not (is_integer(o[key]) and o[key] >= 1):
+                raise UserError(f"{owner}: {key} must be an integer >= 1, not {o[key]!r}")
+        if not (is_integer(o["transfer_hidden"]) and o["transfer_hidden"] >= 0):
+            raise UserError(f"{owner}: transfer_hidden must be an integer >= 0, not {o['transfer_hidden']!r}")
+        betas = o["betas"]
+        if not (isinstance(betas, (list, tuple)) and len(betas) == 2 and all(is_number(b) and 0 <= b < 1
+                                                                             for b in betas)):
+            raise UserError(f"{owner}: betas must be two numbers in [0, 1) (Adam's beta1, beta2), e.g. "
+                            f"[0.9, 0.999], not {betas!r}")
+        if o["embed_dim"] % 4 or o["embed_dim"] % o["num_heads"]:
+            raise UserError(f"{owner}: embed_dim ({o['embed_dim']}) must be a multiple of 4 and of num_heads "
+                            f"({o['num_heads']})")
         for key in ("proj_dim", "stage1_steps_per_epoch", "stage2_steps_per_epoch"):
-            if o[key] is not None and (not isinstance(o[key], int) or o[key] < 1):
+            if o[key] is not None and (not is_integer(o[key]) or o[key] < 1):
                 raise UserError(f"{owner}: {key} must be a positive integer or None, not {o[key]!r}")
-        if len(o["decoder_channels"]) != 4:
-            raise UserError(f"{owner}: decoder_channels needs four widths (four Conv-BN-ReLU blocks)")
+        channels = o["decoder_channels"]
+        if len(channels) != 4 or not all(is_integer(c) and c >= 1 for c in channels):
+            raise UserError(f"{owner}: decoder_channels needs four positive integer widths (four Conv-BN-ReLU "
+                            f"blocks), not {channels!r}")
         return variant
 
     # -- stages ---------------------------------------------------------------------------
@@ -223,7 +249,9 @@ class S3PET(Method):
         """Eqs. 2-5 on a paired batch; ``loss`` is the total, the others its terms."""
         o = self.options
         out = self.bilateral_forward(lpet, spet)
-        rec_main = F.l1_loss(out["rpet"].float(), spet.float())
+        # the main branch's term: the mean over what it decoded in training (see ``swap_decode``)
+        main_terms = [F.l1_loss(out[key].float(), spet.float()) for key in ("rpet", "rpet_swapped") if key in out]
+        rec_main = torch.stack(main_terms).mean()
         losses: dict[str, torch.Tensor] = {}
         if "lpet_syn" in out:
             rec_aux = F.l1_loss(out["lpet_syn"].float(), lpet.float())
@@ -241,6 +269,12 @@ class S3PET(Method):
             losses["transfer"] = js_divergence(out["spet_specific"], out["spet_specific_pred"],
                                                o["js_axis"], o["js_tau"])
             total = total + o["lambda1"] * losses["transfer"]
+        if o["token_l1"] > 0 and self.components["DKD"]:  # ours: sees the shifts the softmax hides
+            pairs = [(out["lpet_tokens"].invariant, out["spet_tokens"].invariant)]
+            if self.components["DKL"]:
+                pairs.append((out["spet_specific"], out["spet_specific_pred"]))
+            losses["token_l1"] = torch.stack([F.l1_loss(a.float(), b.float()) for a, b in pairs]).sum()
+            total = total + o["token_l1"] * losses["token_l1"]
         return {"loss": total, **losses}
 
     # -- forward passes -------------------------------------------------------------------
@@ -258,15 +292,22 @@ class S3PET(Method):
         spet_tokens = decouple(e_spet, n["proj_inv"], n["proj_spec_spet"])
         out: dict[str, Any] = {"lpet_tokens": lpet_tokens, "spet_tokens": spet_tokens}
         how = self.options["token_fusion"]
+        def decode(decoder: str, tokens: Tokens) -> torch.Tensor:
+            return crop(n[decoder](fuse(tokens.invariant, tokens.specific, grid, how)), size)
+
         if self.components["DKL"]:
             to_lpet, to_spet = token_swap(lpet_tokens, spet_tokens)
             predicted = n["transfer"](lpet_tokens.specific)
             out["spet_specific"], out["spet_specific_pred"] = to_spet.specific, predicted
-            main = Tokens(to_spet.invariant, predicted)  # (l_di, ŝ_ds): the transferred tokens
-        else:
-            to_lpet, main = spet_tokens, lpet_tokens  # no swap: each branch decodes its own dose's tokens
-        out["lpet_syn"] = crop(n["dec_lpet"](fuse(to_lpet.invariant, to_lpet.specific, grid, how)), size)
-        out["rpet"] = crop(n["dec_spet"](fuse(main.invariant, main.specific, grid, how)), size)
+            out["lpet_syn"] = decode("dec_lpet", to_lpet)  # (s_di, l_ds)
+            mode = self.options["swap_decode"]
+            if mode in ("transferred", "both"):
+                out["rpet"] = decode("dec_spet", Tokens(to_spet.invariant, predicted))  # (l_di, ŝ_ds)
+            if mode in ("swapped", "both"):
+                out["rpet_swapped"] = decode("dec_spet", to_spet)  # (l_di, s_ds)
+        else:  # no swap: each branch decodes its own dose's tokens
+            out["lpet_syn"] = decode("dec_lpet", spet_tokens)
+            out["rpet"] = decode("dec_spet", lpet_tokens)
         return out
 
     def main_branch(self, lpet: torch.Tensor) -> torch.Tensor:
@@ -297,6 +338,14 @@ class S3PET(Method):
         finally:
             for m, mode in zip(modules, modes):
                 m.train(mode)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def cosine_factor(stage: Stage, ctx: TrainContext) -> float:
