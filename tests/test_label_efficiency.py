@@ -147,6 +147,20 @@ def test_grid_cells_share_the_test_subjects_and_nest_their_training_sets(host, r
     assert {r.data["protocol"].get("n_train_pool") for r in records} == {None, 5}  # stored only where it differs
 
 
+def test_label_efficiency_cells_at_30_pairs_are_table1_runs(host, results):
+    """The pool is recorded only where it differs from n_train: the n_train = 30 cells have Table I's
+    run ids (they run once for both grids), the others their own."""
+    def run_ids(name, **settings):
+        spec = resolve_grid(name, [Variant("tiny")], drfs=[4], preset="quick", **settings)
+        return {(p.cell.method.name, p.cell.n_train): p.task.run_id for p in plan_grid(host, spec, results,
+                                                                                       preset="quick").cells}
+
+    efficiency, table1 = run_ids("label-efficiency"), run_ids("table1")
+    methods = ["lpet", "autocontext", "semipet", "cyclegan", "s3pet"]
+    assert {efficiency[m, 30] for m in methods} == {table1[m, 30] for m in methods}
+    assert not {efficiency[m, n] for m in methods for n in (2, 5, 10)} & set(table1.values())
+
+
 def test_stage_one_is_reused_only_at_the_same_training_sizes(host, results):
     """A shared stage (reuse_key) trained on 2 pairs is not reused for 4, and vice versa; at the same size
     the second variant reuses the first's."""
