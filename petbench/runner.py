@@ -17,6 +17,7 @@ from rich.progress import Progress
 from .data.nifti import save_volume
 from .data.protocol import Protocol, split_subjects
 from .data.slices import TrainingData, to_slices
+from .data.volume_checks import degenerate
 from .engine import train
 from .engine.checkpoint import derive_seed, seed_everything
 from .engine.device import resolve_device, resolve_precision
@@ -29,7 +30,7 @@ from .results.environment import environment
 from .results.identity import run_id_for, run_identity
 from .results.lock import RunLock
 from .results.record import RunRecord
-from .scoring import EVALUATION_SEED, metric_info, score_metric, score_record, summarise
+from .scoring import EVALUATION_SEED, metric_info, score_record, score_subject, summarise
 
 DEFAULT_RESULTS = Path("petbench-results")
 PRESETS = ("auto", "paper", "quick")
@@ -233,7 +234,7 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
 
     with blame("dataset", dataset.name, "loading data"):
         dataset.prepare(splits.test + splits.train, (protocol.drf,))
-        train_subjects = [dataset.load(sid, (protocol.drf,)) for sid in splits.train]
+        train_subjects = [checked(dataset, dataset.load(sid, (protocol.drf,)), protocol.drf) for sid in splits.train]
         scale = dataset.normalization.fit([s.spet for s in train_subjects]) if train_subjects else 1.0
     record.data["dataset"]["scale"] = scale
 
@@ -271,7 +272,7 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
     with Progress(disable=not progress) as bar:
         for sid in bar.track(splits.test, description="evaluating"):
             with blame("dataset", dataset.name, "loading data"):
-                subject = dataset.load(sid, (protocol.drf,))
+                subject = checked(dataset, dataset.load(sid, (protocol.drf,)), protocol.drf)
             with blame("method", method.name, "prediction"):
                 pred = predict_volume(method, subject.lpet[protocol.drf], scale, device, amp_dtype=amp_dtype)
             if not np.all(np.isfinite(pred)):
@@ -280,8 +281,8 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
                 save_volume(record.path / "predictions" / f"{sid}.nii.gz", pred, subject.affine, dataset.units)
             for metric in list(metrics):
                 try:
-                    with blame("metric", metric.name, "scoring"):
-                        value = score_metric(metric, pred, subject)
+                    values = score_subject([metric], pred, subject,
+                                           lambda m: blame("metric", m.name, "scoring"))
                 except PluginRunError as exc:
                     if config.metrics:  # asked for by name: the run fails
                         raise
@@ -292,11 +293,26 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
                     record.data.setdefault("metrics_left_out", {})[metric.name] = exc.as_dict()
                     rows = [row for row in rows if row["metric"] != metric.name]
                     continue
-                rows.append({"subject": sid, "metric": metric.name, "value": value})
+                rows += [{"subject": sid, "metric": name, "value": value} for name, value in values.items()]
     timings["evaluate_s"] = round(time.perf_counter() - started, 3)
     frame = pd.DataFrame(rows, columns=["subject", "metric", "value"])
+    inapplicable = sorted(m.name for m in metrics if m.name not in set(frame["metric"]))
+    if inapplicable:  # no test subject has the label maps they need
+        record.data["metrics_not_applicable"] = inapplicable
+        for name in inapplicable:
+            record.data["metrics"].pop(name, None)
     record.write_rows(frame)
     record.data["summary"] = summarise(frame)
+
+
+def checked(dataset, subject, drf: int):
+    """A dataset that does not check its volumes itself still never trains or scores on a degenerate one."""
+    for what, volume in (("standard-dose", subject.spet), (f"DRF {drf}", subject.lpet.get(drf))):
+        problem = degenerate(volume) if volume is not None else None
+        if problem:
+            raise UserError(f"dataset {dataset.name!r}, subject {subject.id}: the {what} volume {problem}; "
+                            f"fix or remove this subject")
+    return subject
 
 
 def method_extras(method) -> dict:
@@ -320,5 +336,5 @@ def notify(host: PluginHost, record: RunRecord, log) -> None:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

@@ -22,7 +22,7 @@ from .engine.device import resolve_precision
 from .engine.trainer import load_trained_weights
 from .errors import PluginError, PluginRunError, UserError
 from .evaluation import predict_volume
-from .metric import Metric
+from .metric import NAN, Metric, MetricContext, as_float64, degenerate
 from .registry import Entry
 from .results.identity import describe, method_identity
 from .results.record import RunRecord
@@ -34,14 +34,22 @@ EVALUATION_SEED = 1_000_003
 
 def metric_info(metric: Metric, entry: Entry | None) -> dict:
     """What a record keeps of a metric: its direction, convention and unit, and who computed it."""
-    return {"higher_is_better": metric.higher_is_better, "convention": metric.convention, "unit": metric.unit,
-            "description": metric.description, "plugin": entry.plugin if entry else "",
-            "dist": entry.dist if entry else ""}
+    return {**metric.info(), "plugin": entry.plugin if entry else "", "dist": entry.dist if entry else ""}
 
 
-def score_metric(metric: Metric, pred: np.ndarray, subject) -> float:
-    """One metric of one predicted volume against the subject's reference."""
-    return float(metric(pred, subject.spet))
+def score_subject(metrics: list[Metric], pred: np.ndarray, subject, blame) -> dict[str, float]:
+    """Every metric that applies to this subject (its label maps), sharing per-pair work between them;
+    ``blame(metric)`` is the context manager that attributes a metric's exception to its plugin."""
+    context = MetricContext.from_subject(subject).for_pair()
+    pred, ref = as_float64(pred), as_float64(subject.spet)
+    bad = degenerate(ref) is not None
+    values = {}
+    for metric in metrics:
+        if not metric.applies(context):
+            continue
+        with blame(metric):
+            values[metric.name] = NAN if bad else float(metric.score(pred, ref, context))
+    return values
 
 
 def summarise(frame: pd.DataFrame) -> dict:
@@ -91,19 +99,28 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
                                       amp_dtype=amp_dtype)
             else:
                 pred = read_prediction(saved[sid])
-            for name, metric in metrics.items():
-                if name in failed:
-                    continue
+            for name in list(metrics):
                 try:
-                    with blamed("metric", entries[name], "scoring"):
-                        rows.append({"subject": sid, "metric": name, "value": score_metric(metric, pred, subject)})
+                    values = score_subject([metrics[name]], pred, subject,
+                                           lambda m: blamed("metric", entries[m.name], "scoring"))
                 except PluginRunError as exc:
                     if strict:
                         raise
                     failed[name] = exc.line()
                     log(f"{exc.line()}; it is not added to run {record.run_id}")
+                    del metrics[name]
+                    continue
+                rows += [{"subject": sid, "metric": n, "value": v} for n, v in values.items()]
     added = [name for name in names if name not in failed]
     if not added:
+        return failed
+    scored = {row["metric"] for row in rows}
+    inapplicable = [name for name in added if name not in scored]  # no subject has the labels it needs
+    added = [name for name in added if name in scored]
+    if inapplicable:
+        data["metrics_not_applicable"] = sorted(set(data.get("metrics_not_applicable", [])) | set(inapplicable))
+    if not added:
+        record.save()
         return failed
     new = pd.DataFrame([row for row in rows if row["metric"] in added], columns=["subject", "metric", "value"])
     old = record.rows()
@@ -114,7 +131,8 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
     data["summary"] = {**data.get("summary", {}), **summarise(new)}
     data.setdefault("scored", []).append({"metrics": added, "from": "predictions" if method is None else "weights"})
     record.save()
-    log(f"run {record.run_id}: added {', '.join(added)}")
+    if added:
+        log(f"run {record.run_id}: added {', '.join(added)}")
     return failed
 
 

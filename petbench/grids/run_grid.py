@@ -26,6 +26,7 @@ from typing import Callable
 
 from ..engine.device import resolve_device
 from ..errors import PluginError, UserError
+from ..method import validate_stages
 from ..plugins import PluginHost
 from ..atomic import atomic_write_json
 from ..results.record import RunRecord
@@ -162,13 +163,15 @@ def describe_method(host: PluginHost, name: str, options: dict, preset: str) -> 
         method = method_cls(options, preset)  # a bad option is a UserError
     reuse_keys = []
     try:
-        for stage in method.stages():
-            if stage.reuse_key is not None:
-                reuse_keys.append((stage.name, stage.reuse_key))
+        stages = method.stages()
     except UserError:
         raise
     except Exception:  # a plugin bug shows when the cell runs, where it is recorded
-        pass
+        stages = []
+    validate_stages(stages, method)  # a bad epoch count or batch size is the grid's mistake, said before it runs
+    for stage in stages:
+        if stage.reuse_key is not None:
+            reuse_keys.append((stage.name, stage.reuse_key))
     return method, reuse_keys
 
 

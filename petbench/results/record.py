@@ -15,6 +15,7 @@ from typing import Callable
 import pandas as pd
 
 from ..atomic import atomic_write_json, atomic_write_text
+from .duplicates import count_each_run_once
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
@@ -63,10 +64,11 @@ class RunRecord:
     def scored_metrics(self) -> set[str]:
         """Metrics this finished run has: described in run.json and present in its metrics file."""
         described = set(self.data.get("metrics", {}))
+        inapplicable = set(self.data.get("metrics_not_applicable", []))  # tried: no subject has its labels
         try:
-            return described & set(self.rows()["metric"].astype(str))
+            return (described & set(self.rows()["metric"].astype(str))) | inapplicable
         except (OSError, ValueError, KeyError):
-            return set()
+            return inapplicable
 
     def rows(self) -> pd.DataFrame:
         """Per-subject metric rows: subject, metric, value."""
@@ -252,10 +254,13 @@ def report_problems(problems: list[str], strict: bool, warn: Callable[[str], Non
 
 
 def select_records(results_dir: Path, dataset: str | None, drf: int | None, hint: str, *,
-                   strict: bool = False, warn: Callable[[str], None] | None = None) -> list[RunRecord]:
+                   strict: bool = False, warn: Callable[[str], None] | None = None,
+                   note: Callable[[str], None] | None = None) -> list[RunRecord]:
     """The finished records under ``results_dir`` on ``dataset`` at ``drf`` (None = any); none
     at all is a :class:`UserError` whose message ends with ``hint`` (what to run first). Each
-    malformed record is said through ``warn`` and skipped; with ``strict`` it is an error."""
+    malformed record is said through ``warn`` and skipped; with ``strict`` it is an error. Each run
+    counts once (:func:`~petbench.results.duplicates.count_each_run_once`; ``note`` says what was left
+    out)."""
     from ..errors import UserError
 
     if Path(results_dir).exists() and not Path(results_dir).is_dir():
@@ -271,7 +276,7 @@ def select_records(results_dir: Path, dataset: str | None, drf: int | None, hint
         records = [r for r in records if r.data["protocol"]["drf"] == drf]
     if not records:
         raise UserError(f"no finished runs under {results_dir} match --dataset {dataset} --drf {drf}")
-    return records
+    return count_each_run_once(records, note or note_line)
 
 
 def pooled_setups(records: list[RunRecord]) -> dict[str, list[str]]:
@@ -296,3 +301,10 @@ def warn_line(text: str) -> None:
     import sys
 
     print(f"warning: {text}", file=sys.stderr)
+
+
+def note_line(text: str) -> None:
+    """A note on stderr, in the CLI's ``note:`` form."""
+    import sys
+
+    print(f"note: {text}", file=sys.stderr)

@@ -1,0 +1,201 @@
+"""Crash safety: a run killed at any checkpoint write finishes, on re-run, with the weights and
+per-subject metrics of an uninterrupted run (bit for bit on CPU); checkpoint and shared-stage files
+are plain data, and damaged ones are survived; one writer per run."""
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from kill_matrix import SIGKILLED, Zygote, assert_identical, outcome
+
+TOY = {"dataset": "tiny", "dataset_options": {"n_subjects": 8, "size": 12, "depth": 3},
+       "protocol": {"n_train": 3, "n_test": 2, "n_unpaired": 0, "drf": 4}, "seed": 3, "preset": "quick"}
+# variant b reuses variant a's stored pre-training stage: a kill while it is stored or reused is covered
+VARIANTS = [{**TOY, "method": "three-stage", "method_options": {"variant": "a"}},
+            {**TOY, "method": "three-stage", "method_options": {"variant": "b"}}]
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    with Zygote() as z:
+        yield z
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, zygote):
+    results = tmp_path_factory.mktemp("uninterrupted") / "results"
+    code, writes, err = zygote.run(results, VARIANTS, mode="after", at=0)
+    assert code == 0, err
+    return outcome(results), writes, results
+
+
+def test_the_reference_reuses_the_shared_stage(reference):
+    runs, writes, results = reference
+    b = next(json.loads((results / run_id / "run.json").read_text()) for run_id in runs if "three-stage" in run_id
+             and json.loads((results / run_id / "run.json").read_text())["method"]["options"]["variant"] == "b")
+    assert [s["reused_from"] is not None for s in b["timings"]["stages"]] == [True, False, False]
+    # a: 1 mid-stage + stored stage + 3 boundaries + 1 mid-stage = 6 writes; b: reuse boundary + 2 + 1 = 4
+    assert writes == 10
+
+
+@pytest.mark.parametrize("mode", ["after", "during"])
+def test_a_kill_at_every_checkpoint_write_resumes_bit_for_bit(reference, zygote, tmp_path, mode):
+    runs, writes, _ = reference
+    for at in range(1, writes + 1):
+        results = tmp_path / f"{mode}-{at}"
+        code, _, err = zygote.run(results, VARIANTS, mode=mode, at=at)
+        assert code == SIGKILLED, f"kill {mode} write {at} did not happen: {err}"
+        code, _, err = zygote.run(results, VARIANTS)
+        assert code == 0, f"re-run after kill {mode} write {at} failed: {err}"
+        assert "unusable" not in err, err  # an atomic write never leaves a damaged file
+        assert_identical(runs, outcome(results))
+
+
+def test_a_kill_during_evaluation_resumes_bit_for_bit(reference, zygote, tmp_path):
+    runs, _, _ = reference
+    results = tmp_path / "results"
+    code, _, _ = zygote.run(results, VARIANTS, mode="evaluate", at=1)
+    assert code == SIGKILLED
+    code, _, err = zygote.run(results, VARIANTS)
+    assert code == 0, err
+    assert_identical(runs, outcome(results))
+
+
+# -- files a results folder may hold: plain data only, damage survived ---------------------------------------
+from petbench.data.protocol import Protocol  # noqa: E402
+from petbench.engine import train  # noqa: E402
+from petbench.engine.checkpoint import load_plain  # noqa: E402
+from petbench.results.lock import RunBusy, RunLock  # noqa: E402
+from petbench.runner import RunConfig, execute  # noqa: E402
+from petbench.testing.toys import TOY_PLUGIN, isolated_host  # noqa: E402
+import kill_matrix  # noqa: E402
+
+
+class Payload:
+    """Unpickling this calls os.system: what a planted file would do with weights_only=False."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def three_stage_config(variant="a"):
+    return RunConfig(method="three-stage", dataset="tiny", method_options={"variant": variant},
+                     dataset_options=TOY["dataset_options"], protocol=Protocol(**TOY["protocol"]), seed=3,
+                     preset="quick")
+
+
+def run(results, variant="a", warnings=None, **kw):
+    host = isolated_host(TOY_PLUGIN, kill_matrix)
+    return execute(host, three_stage_config(variant), results, progress=False, log=lambda _: None,
+                   warn=(warnings.append if warnings is not None else (lambda _: None)), **kw)
+
+
+def final_nets(record):
+    return load_plain(record.path / "checkpoints" / "last.pt")["nets"]
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    """Variant a, then b reusing a's stored stage, uninterrupted."""
+    results = tmp_path_factory.mktemp("clean")
+    return run(results, "a"), run(results, "b"), results
+
+
+def plant(path, payload_bytes):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload_bytes)
+
+
+@pytest.mark.parametrize("where", ["checkpoint", "previous", "stage"])
+def test_a_planted_pickle_never_runs_and_is_named(clean_run, tmp_path, where):
+    a, b, clean = clean_run
+    marker = tmp_path / "pwned"
+    buffer = __import__("io").BytesIO()
+    torch.save({"format": 2, "nets": Payload(str(marker))}, buffer)
+    results = tmp_path / "results"
+    stage_file = next((clean / ".stages").glob("*.pt"))
+    target = {"checkpoint": results / b.run_id / "checkpoints" / "last.pt",
+              "previous": results / b.run_id / "checkpoints" / "previous.pt",
+              "stage": results / ".stages" / stage_file.name}[where]
+    plant(target, buffer.getvalue())
+    warnings = []
+    record = run(results, "b", warnings)
+    assert not marker.exists()
+    assert record.finished
+    assert any(str(target) in w and "run code" in w for w in warnings), warnings
+    assert target.with_name(target.name + ".unreadable").exists()
+    for key, value in final_nets(b).items():  # the work was redone, to the same result
+        assert torch.equal(value, final_nets(record)[key])
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated", os.urandom(2048)])
+@pytest.mark.parametrize("where", ["checkpoint", "stage"])
+def test_a_damaged_checkpoint_or_stage_file_is_survived(clean_run, tmp_path, where, damage):
+    a, b, clean = clean_run
+    results = tmp_path / "results"
+    if where == "checkpoint":
+        target = results / b.run_id / "checkpoints" / "last.pt"
+    else:
+        target = results / ".stages" / next((clean / ".stages").glob("*.pt")).name
+    plant(target, damage)
+    warnings = []
+    record = run(results, "b", warnings)
+    assert record.finished and any(str(target) in w and "damaged" in w for w in warnings), warnings
+    assert len(warnings) == 1
+    for key, value in final_nets(b).items():
+        assert torch.equal(value, final_nets(record)[key])
+
+
+def test_a_truncated_last_checkpoint_falls_back_to_the_previous_one(clean_run, tmp_path):
+    """Kill variant a after its 4th write, then cut last.pt in half: the re-run continues from
+    previous.pt (one write earlier) and still ends bit for bit like the clean run."""
+    a, _, _ = clean_run
+    results = tmp_path / "results"
+    with Zygote() as zygote:
+        code, _, _ = zygote.run(results, VARIANTS[:1], mode="after", at=4)
+    assert code == SIGKILLED
+    last = results / a.run_id / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    warnings = []
+    record = run(results, "a", warnings)
+    assert any("last.pt" in w and "earlier checkpoint" in w for w in warnings), warnings
+    for key, value in final_nets(a).items():
+        assert torch.equal(value, final_nets(record)[key])
+
+
+def test_force_retrains_when_the_stage_file_is_unreadable(clean_run, tmp_path):
+    _, b, clean = clean_run
+    results = tmp_path / "results"
+    plant(results / ".stages" / next((clean / ".stages").glob("*.pt")).name, os.urandom(100))
+    record = run(results, "b", [], force=True)
+    assert record.finished and not any(s["reused_from"] for s in record.data["timings"]["stages"])
+
+
+# -- one writer per run ----------------------------------------------------------------------------------------
+def test_a_second_writer_of_a_live_run_is_refused_naming_the_holder(tmp_path):
+    config = three_stage_config()
+    host = isolated_host(TOY_PLUGIN, kill_matrix)
+    from petbench.results.identity import run_id_for
+    # the run id the runner will use: plan it as the runner does
+    record = execute(host, config, tmp_path / "probe", progress=False, log=lambda _: None)
+    with RunLock(tmp_path / "results", record.run_id):  # another process holds it
+        with pytest.raises(RunBusy, match=rf"run {record.run_id} is in progress in process {os.getpid()} on host"):
+            execute(host, config, tmp_path / "results", progress=False, log=lambda _: None)
+    assert not (tmp_path / "results" / record.run_id).exists()  # nothing written by the refused one
+    assert execute(host, config, tmp_path / "results", progress=False, log=lambda _: None).finished
+
+
+def test_the_lock_dies_with_its_process(tmp_path):
+    import subprocess
+    import sys
+    code = ("import sys, os, signal; sys.path.insert(0, %r)\n"
+            "from petbench.results.lock import RunLock\n"
+            "RunLock(%r, 'x').acquire(); os.kill(os.getpid(), signal.SIGKILL)") % (str(kill_matrix.HERE), str(tmp_path))
+    assert subprocess.run([sys.executable, "-c", code]).returncode == SIGKILLED
+    with RunLock(tmp_path, "x"):  # free again
+        pass
