@@ -8,7 +8,7 @@ from udpet_fixtures import isolated_cache, low_dose, phantom, write_nifti  # noq
 
 from petbench import UserError  # noqa: E402
 from petbench.datasets.folder import classify_paired_file  # noqa: E402
-from petbench.datasets.udpet.preprocess import body_block, crop  # noqa: E402
+from petbench.datasets.scanned.preprocess import body_block, crop  # noqa: E402
 from petbench.default_plugins.folder import FolderDataset  # noqa: E402
 from petbench.plugins import DEFAULT_PLUGINS  # noqa: E402
 
@@ -125,3 +125,48 @@ def test_passes_the_dataset_conformance_suite(tmp_path):
 
     make_folder(tmp_path)
     check_dataset(FolderDataset, options={"data_root": str(tmp_path)})
+
+
+# -- optional label maps ------------------------------------------------------------------------
+def write_labels(root, subject, shape, spacing=(1.65, 1.65, 1.65)):
+    z, y, x = np.indices(shape)
+    regions = np.where(x < shape[2] // 2, 1, 2).astype(np.float32)
+    lesions = np.zeros(shape, np.float32)
+    lesions[2:4, 2:4, 2:4] = 1  # a binary mask with two separate lesions
+    lesions[7:9, 6:8, 5:7] = 1
+    write_nifti(root / "labels" / subject / "regions.nii.gz", regions, spacing)
+    write_nifti(root / "labels" / subject / "lesions.nii.gz", lesions, spacing)
+    (root / "labels" / "regions.json").write_text('{"1": "liver", "2": "spleen"}')
+    return regions, lesions
+
+
+def test_label_maps_are_read_named_and_cropped_like_the_volumes(tmp_path):
+    make_folder(tmp_path)
+    full = phantom(seed=0)
+    regions, lesions = write_labels(tmp_path, "a", full.shape)
+    subject = folder(tmp_path).load("a", (4,))
+    assert set(subject.labels) == {"regions", "lesions"}
+    np.testing.assert_array_equal(subject.labels["regions"].array, regions.astype(int))
+    assert subject.labels["regions"].names == {1: "liver", 2: "spleen"}
+    found = subject.labels["lesions"]
+    assert found.names == {1: "lesion 1", 2: "lesion 2"}  # the binary mask's two components
+    assert (found.array[2:4, 2:4, 2:4] == 1).all() and (found.array[7:9, 6:8, 5:7] == 2).all()
+    assert folder(tmp_path).load("b").labels == {}  # no labels/ folder: no label maps
+
+    cropped = folder(tmp_path, crop="body", size=6).load("a", (4,))
+    block = body_block(full, 6)
+    np.testing.assert_array_equal(cropped.labels["regions"].array, crop(regions, block).astype(int))
+    assert cropped.labels["regions"].array.shape == cropped.spet.shape == (6, 6, 6)
+
+
+def test_a_label_map_off_the_standard_dose_grid_is_an_error(tmp_path):
+    make_folder(tmp_path)
+    write_nifti(tmp_path / "labels" / "a" / "regions.nii.gz", np.ones((3, 3, 3), np.float32))
+    with pytest.raises(UserError, match=r"label map .*regions.nii.gz has shape"):
+        folder(tmp_path).load("a")
+    write_nifti(tmp_path / "labels" / "a" / "regions.nii.gz", np.ones(phantom().shape, np.float32), (2.0, 2.0, 2.0))
+    with pytest.raises(UserError, match="another voxel grid"):
+        folder(tmp_path).load("a")
+    write_nifti(tmp_path / "labels" / "a" / "regions.nii.gz", np.full(phantom().shape, 0.5, np.float32))
+    with pytest.raises(UserError, match="non-negative integers"):
+        folder(tmp_path).load("a")

@@ -13,7 +13,8 @@ from udpet_fixtures import (HALF_LIFE, QUADRA_NAMES, SCAN_SECONDS, UEXPLORER_202
 from petbench import UserError  # noqa: E402
 from petbench.datasets.udpet import dicom_series  # noqa: E402
 from petbench.datasets.udpet.nifti_layouts import TEST_CSV_COLUMNS  # noqa: E402
-from petbench.datasets.udpet.preprocess import body_block, crop, crop_affine, paper_block  # noqa: E402
+from petbench.data.nifti import save_volume  # noqa: E402
+from petbench.datasets.scanned.preprocess import body_block, crop, crop_affine, paper_block  # noqa: E402
 from petbench.default_plugins.udpet import UdpetDataset  # noqa: E402
 from petbench.plugins import DEFAULT_PLUGINS, get_plugin_manager  # noqa: E402
 
@@ -327,3 +328,18 @@ def test_passes_the_dataset_conformance_suite(tmp_path):
     quadra_subject(tmp_path, "p1", drfs=(10, 100))
     quadra_subject(tmp_path, "p2", drfs=(10, 100), seed=3)
     check_dataset(UdpetDataset, options={"data_root": str(tmp_path), "size": 8})
+
+
+def test_label_maps_of_a_dicom_subject_are_read_from_labels_folder(tmp_path):
+    stored = quadra_subject(tmp_path, drfs=(10,))
+    whole = dataset(tmp_path, crop="none").load(QUADRA, ())
+    regions = (np.indices(whole.spet.shape)[2] >= 4).astype(np.float32) + 1
+    save_volume(tmp_path / "labels" / QUADRA / "regions.nii.gz", regions, whole.affine)
+    (tmp_path / "labels" / QUADRA / "regions.json").write_text('{"1": "left", "2": "right"}')
+    data = dataset(tmp_path, crop="body", size=6)
+    assert data.subject_ids() == [QUADRA]
+    assert not any("labels" in p.line() for p in data.inspect().problems)  # not mistaken for scans
+    subject = data.load(QUADRA, (10,))
+    block = body_block(stored[1], 6)
+    np.testing.assert_array_equal(subject.labels["regions"].array, crop(regions, block).astype(int))
+    assert subject.labels["regions"].names == {1: "left", 2: "right"}

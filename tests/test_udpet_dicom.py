@@ -9,7 +9,7 @@ import pytest
 from udpet_fixtures import HALF_LIFE, SCAN_SECONDS, isolated_cache, phantom, suv_factor, write_series  # noqa: E402,F401
 
 from petbench.datasets.udpet.dicom_series import read_series_info, read_series_volume  # noqa: E402
-from petbench.datasets.udpet.problems import SourceProblem  # noqa: E402
+from petbench.datasets.scanned.problems import SourceProblem  # noqa: E402
 
 
 def files_of(folder):

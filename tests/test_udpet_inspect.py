@@ -58,7 +58,8 @@ def test_folder_dataset_too(tmp_path, inspect):
 
     from petbench.data.nifti import save_volume
 
-    save_volume(tmp_path / "unpaired_spet" / "s1.nii.gz", np.ones((4, 5, 6), np.float32), np.eye(4))
+    volume = np.arange(120, dtype=np.float32).reshape(4, 5, 6)  # a constant volume would be refused as degenerate
+    save_volume(tmp_path / "unpaired_spet" / "s1.nii.gz", volume, np.eye(4))
     result = inspect("folder", "--data-root", tmp_path)
     assert result.exit_code == 0, result.output
     assert "s1" in result.output and "1 usable subjects" in result.output

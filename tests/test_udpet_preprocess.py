@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from petbench.datasets.udpet.preprocess import Block, body_block, choose_block, crop, crop_affine, paper_block
+from petbench.datasets.scanned.preprocess import Block, body_block, choose_block, crop, crop_affine, paper_block
 
 
 def test_paper_block_on_a_quadra_volume_is_the_groups_crop():

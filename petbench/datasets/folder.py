@@ -18,10 +18,11 @@ import re
 from pathlib import Path
 
 from ..errors import UserError
-from .udpet.cache import ConversionCache
-from .udpet.collection import Index, build_record, cached_info
-from .udpet.discovery import FULL_DOSE, FoundSource, nifti_stem
-from .udpet.problems import Problem
+from .scanned.cache import ConversionCache
+from .scanned.collection import Index, build_record, cached_info
+from .scanned.names import FULL_DOSE, FoundSource, nifti_stem
+from .scanned.nifti_source import nifti_info
+from .scanned.problems import Problem
 
 PAIRED = "paired"
 UNPAIRED = "unpaired_spet"
@@ -93,7 +94,7 @@ def scan_folder(root: Path, cache: ConversionCache) -> Index:
     for subject_id, (location, sources) in found.items():
         is_paired = location.parent == root / PAIRED
         record = build_record(subject_id, location, "paired" if is_paired else "unpaired", sources,
-                              lambda source: cached_info(cache, source, None), lambda source, info: None,
+                              lambda source: cached_info(cache, source, lambda found: nifti_info(found.path)), lambda source, info: None,
                               expected if is_paired else ())
         subjects[subject_id] = record
         problems.extend(record.problems)

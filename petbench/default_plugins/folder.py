@@ -2,7 +2,7 @@
 from petbench import hookimpl
 from petbench.data.normalization import TrainPercentile
 from petbench.datasets.folder import drfs_named, scan_folder
-from petbench.datasets.udpet.scanned_dataset import ScannedDataset
+from petbench.datasets.scanned.scanned_dataset import ScannedDataset
 
 
 class FolderDataset(ScannedDataset):

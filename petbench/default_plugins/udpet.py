@@ -5,8 +5,8 @@ units and SUV, and the messages for bad data.
 """
 from petbench import hookimpl
 from petbench.data.normalization import TrainPercentile
-from petbench.datasets.udpet.scan import SCANNERS, scan_udpet
-from petbench.datasets.udpet.scanned_dataset import ScannedDataset
+from petbench.datasets.udpet.scan import SCANNERS, UDPET_READERS, scan_udpet
+from petbench.datasets.scanned.scanned_dataset import ScannedDataset
 
 UNITS = {"bq_ml": "Bq/mL", "suv": "SUV"}
 
@@ -41,6 +41,9 @@ class UdpetDataset(ScannedDataset):
 
     def to_suv(self) -> bool:
         return self.options["units"] == "suv"
+
+    def volume_readers(self):
+        return UDPET_READERS
 
     def scan(self):
         return scan_udpet(self.root, self.options["scanner"], self.options["units"], self.cache)

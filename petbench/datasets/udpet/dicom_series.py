@@ -16,8 +16,8 @@ import numpy as np
 import pydicom
 from pydicom.tag import Tag
 
-from .problems import SourceProblem
-from .source_info import SourceInfo, scanner_from_header, suv_factor
+from ..scanned.problems import SourceProblem
+from ..scanned.source_info import SourceInfo, scanner_from_header, suv_factor
 
 PIXEL_DATA = Tag(0x7FE0, 0x0010)
 UNDEFINED_LENGTH = 0xFFFFFFFF

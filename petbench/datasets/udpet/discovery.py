@@ -10,17 +10,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
-from .cache import source_signature
-from .problems import Problem
+from ..scanned.labels import LABELS_DIR
+from ..scanned.names import FULL_DOSE, FoundSource, nifti_stem
+from ..scanned.problems import Problem
 
-#: The dose reduction factor of the standard (full) dose.
-FULL_DOSE = 1
 
 DICOM_SUFFIXES = (".ima", ".dcm")
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 # uEXPLORER series folders are named after the series description: "2.886 x 600 WB <dose>"
 # (slice thickness x field of view, whole body); the dose part is what matters.
@@ -50,35 +47,6 @@ def classify_dose_name(name: str) -> int | None:
 def scanner_hint(name: str) -> str:
     """The scanner a series folder name points to ("uexplorer" for "2.886 x 600 WB ..."), else ""."""
     return "uexplorer" if UEXPLORER_PREFIX.match(" ".join(name.split())) else ""
-
-
-def nifti_stem(file_name: str) -> str | None:
-    """``"Full_dose.nii.gz"`` -> ``"Full_dose"``; None for a file that is not NIfTI."""
-    lowered = file_name.lower()
-    for suffix in NIFTI_SUFFIXES:
-        if lowered.endswith(suffix):
-            return file_name[: -len(suffix)]
-    return None
-
-
-def dose_label(drf: int) -> str:
-    return "full dose" if drf == FULL_DOSE else f"DRF {drf}"
-
-
-@dataclass
-class FoundSource:
-    """One dose of one subject as found on disk: a DICOM series folder or a NIfTI file."""
-
-    drf: int
-    path: Path
-    kind: str  # "dicom" or "nifti"
-    files: tuple[str, ...] = ()  # DICOM file names inside ``path`` (unordered)
-    name_scanner: str = ""  # scanner suggested by the folder name
-
-    @cached_property
-    def signature(self) -> str:
-        """Identifies this version of the files (names, sizes, mtimes), for the cache."""
-        return source_signature(self.path, self.files)
 
 
 @dataclass
@@ -118,6 +86,8 @@ def discover(root: Path) -> Discovery:
             continue
         visited.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if Path(dirpath) == Path(root):  # the user's label maps are not scans (scanned/labels.py)
+            dirnames[:] = [d for d in dirnames if d != LABELS_DIR]
         filenames = sorted(f for f in filenames if not f.startswith("."))
         files_seen += len(filenames)
         folder = Path(dirpath)

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from ...errors import UserError
-from .cache import ConversionCache
-from .collection import Index, build_record, cached_info
-from .discovery import FoundSource, FoundSubject, discover, dose_label
-from .nifti_layouts import read_test_csvs
-from .problems import Problem
-from .source_info import SourceInfo, is_fdg, scanner_from_header
+from ..scanned.cache import ConversionCache
+from ..scanned.collection import NIFTI_READERS, Index, VolumeReader, build_record, cached_info
+from ..scanned.names import FoundSource, dose_label
+from ..scanned.problems import Problem
+from ..scanned.source_info import SourceInfo, is_fdg, scanner_from_header
+from .discovery import FoundSubject, discover
+from .nifti_layouts import read_nifti_info, read_test_csvs
 
 EXPECTED_DRFS = (4, 10, 20, 50, 100)
 SCANNERS = ("quadra", "uexplorer", "all")
@@ -45,7 +48,8 @@ def scan_udpet(root: Path, scanner: str, units: str, cache: ConversionCache) -> 
     ignored: Counter = Counter()
 
     def read_info(source: FoundSource) -> SourceInfo:
-        return cached_info(cache, source, csv_rows.get(source.path.parent, {}).get(source.path.name))
+        row = csv_rows.get(source.path.parent, {}).get(source.path.name)
+        return cached_info(cache, source, lambda found: source_info(found, row), row)
 
     def accept(source: FoundSource, info: SourceInfo) -> Problem | None:
         return udpet_rules(source, info, units)
@@ -84,6 +88,25 @@ def scan_udpet(root: Path, scanner: str, units: str, cache: ConversionCache) -> 
         problems.append(Problem(str(root), f"subjects of other scanners ignored ({counts}) because scanner={scanner}; "
                                 "-D scanner=all uses them", notice=True))
     return Index(root, subjects, problems)
+
+
+def source_info(source: FoundSource, csv_row: dict | None) -> SourceInfo:
+    """Header facts of a DICOM series (every file's header) or a NIfTI file (+ its test-set CSV row)."""
+    if source.kind == "dicom":
+        from . import dicom_series  # pydicom only when needed
+
+        return dicom_series.read_series_info(source.path, source.files)
+    return read_nifti_info(source.path, csv_row)
+
+
+def dicom_volume(source) -> np.ndarray:
+    from . import dicom_series  # pydicom only when converting
+
+    return dicom_series.read_series_volume(source.path, source.info)
+
+
+#: How UDPET sources are read when converted (:meth:`ScannedDataset.volume_readers`).
+UDPET_READERS: dict[str, VolumeReader] = {**NIFTI_READERS, "dicom": dicom_volume}
 
 
 def udpet_rules(source: FoundSource, info: SourceInfo, units: str) -> Problem | None:

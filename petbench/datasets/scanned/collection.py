@@ -3,7 +3,8 @@
 Shared by the ``udpet`` and ``folder`` datasets. Scanning checks each source from its headers
 (DICOM: every file's header; NIfTI: the whole volume once) and checks the doses of a subject
 against each other; a subject is *usable* when its standard dose passed. Converting (the pixels
-of a DICOM series, the preprocessing crop) happens on first load and is cached.
+of a DICOM series, the preprocessing crop) happens on first load and is cached. How a source of
+each kind is read is the dataset's to say (``read_info`` at the scan, ``readers`` when converting).
 """
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from ...data.subject import Subject
 from ...data.volume_checks import degenerate
 from ...errors import UserError
 from .cache import ConversionCache
-from .discovery import FULL_DOSE, FoundSource, dose_label
-from .nifti_layouts import read_nifti, read_nifti_info
+from .labels import read_label_maps
+from .names import FULL_DOSE, FoundSource, dose_label
+from .nifti_source import nifti_volume
 from .preprocess import Block, choose_block, crop, crop_affine
 from .problems import Problem, SourceProblem, logger
 from .source_info import SourceInfo
@@ -136,18 +138,14 @@ def build_record(subject_id: str, location: Path, layout: str, found: list[Found
     return record
 
 
-def cached_info(cache: ConversionCache, source: FoundSource, csv_row: dict | None) -> SourceInfo:
-    """Header facts of a source, read once per version of its files."""
-    key = {"kind": source.kind, "source": source.signature, "csv": csv_row}
+def cached_info(cache: ConversionCache, source: FoundSource, read_info: InfoReader, extra: dict | None = None) -> SourceInfo:
+    """Header facts of a source (``read_info(source)``), read once per version of its files; ``extra``
+    is whatever else they depend on (e.g. a metadata CSV row)."""
+    key = {"kind": source.kind, "source": source.signature, "csv": extra}
     cached = cache.get_json("headers", key)
     if cached is not None:
         return SourceInfo.from_json(cached)
-    if source.kind == "dicom":
-        from .dicom_series import read_series_info  # pydicom only when needed
-
-        info = read_series_info(source.path, source.files)
-    else:
-        info = read_nifti_info(source.path, csv_row)
+    info = read_info(source)
     cache.put_json("headers", key, info.to_json())
     return info
 
@@ -165,14 +163,13 @@ def grid_mismatch(reference: Source, source: Source) -> str:
     return ""
 
 
-def read_source_volume(source: Source) -> np.ndarray:
-    """The source's voxels, ``[z, y, x]`` float32, in its stored units."""
-    if source.kind == "dicom":
-        from .dicom_series import read_series_volume  # pydicom only when converting
+VolumeReader = Callable[["Source"], np.ndarray]
+NIFTI_READERS: dict[str, VolumeReader] = {"nifti": nifti_volume}
 
-        volume = read_series_volume(source.path, source.info)
-    else:
-        volume, _ = read_nifti(source.path)
+
+def read_source_volume(source: Source, readers: dict[str, VolumeReader] = NIFTI_READERS) -> np.ndarray:
+    """The source's voxels, ``[z, y, x]`` float32, in its stored units."""
+    volume = readers[source.kind](source)
     if tuple(volume.shape) != tuple(source.info.shape):
         raise SourceProblem(source.path, f"holds {volume.shape}, its header said {tuple(source.info.shape)}; "
                             "the data changed since it was scanned")
@@ -186,8 +183,11 @@ class Converter:
     """Loads subjects: source -> crop -> (cached) volume, in the source's units or SUV."""
 
     def __init__(self, cache: ConversionCache, crop_mode: str, size: int, units_label: str, dataset: str,
-                 to_suv: bool = False) -> None:
+                 to_suv: bool = False, readers: dict[str, VolumeReader] = NIFTI_READERS,
+                 labels_root: Path | None = None) -> None:
         self.cache = cache
+        self.readers = readers
+        self.labels_root = labels_root  # the folder of optional label NIfTIs (labels.py)
         self.crop_mode = crop_mode
         self.size = size
         self.units_label = units_label
@@ -218,8 +218,10 @@ class Converter:
             volumes = {drf: (volume * np.float32(factors[drf])).astype(np.float32) for drf, volume in volumes.items()}
         spet = volumes.pop(FULL_DOSE, None)
         lpet = {drf: volumes[drf] for drf in drfs}
+        labels = read_label_maps(self.labels_root, record.id, reference.info, block, self.cache, self.dataset) \
+            if self.labels_root is not None else {}
         return Subject(
-            id=record.id, spet=spet, lpet=lpet, affine=affine, units=self.units_label,
+            id=record.id, spet=spet, lpet=lpet, affine=affine, units=self.units_label, labels=labels,
             meta={"scanner": record.scanner, "model": reference.info.model, "tracer": reference.info.tracer,
                   "layout": record.layout, "location": str(record.location),
                   "source_shape": list(reference.info.shape), "suv_factor": factors,
@@ -230,14 +232,14 @@ class Converter:
         """The cropped volume and affine; the reference (``block`` None) decides the block."""
         decide = block is None
         if self.crop_mode == "none" and source.kind == "nifti":  # nothing to convert: read the file itself
-            return read_source_volume(source), source.info.affine_array, None
+            return read_source_volume(source, self.readers), source.info.affine_array, None
         key = {"source": source.signature, "crop": self.crop_mode, "size": self.size,
                "block": "decide" if decide else block.to_json()}
         cached = self.cache.get_volume(key)
         if cached is not None:
             volume, affine, meta = cached
             return volume, affine, Block.from_json(meta["block"]) if meta.get("block") else None
-        full = read_source_volume(source)
+        full = read_source_volume(source, self.readers)
         if decide:
             block = choose_block(self.crop_mode, full, self.size)
         volume = crop(full, block)

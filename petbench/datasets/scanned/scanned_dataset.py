@@ -19,8 +19,9 @@ from ...data.subject import Subject
 from ...dataset import Dataset
 from ...errors import UserError
 from .cache import ConversionCache
-from .collection import Converter, Index, prepare
-from .discovery import FULL_DOSE
+from .collection import NIFTI_READERS, Converter, Index, VolumeReader, prepare
+from .labels import LABELS_DIR
+from .names import FULL_DOSE
 from .preprocess import CROP_MODES, describe
 from .problems import Problem, log_problems, logger
 
@@ -71,6 +72,10 @@ class ScannedDataset(Dataset):
         """Whether loaded volumes are converted to SUV."""
         return False
 
+    def volume_readers(self) -> dict[str, VolumeReader]:
+        """How each kind of source found by :meth:`scan` is read when converted."""
+        return NIFTI_READERS
+
     # -- helpers -------------------------------------------------------------------------------
     def check_choice(self, key: str, choices) -> None:
         if self.options[key] not in choices:
@@ -90,7 +95,7 @@ class ScannedDataset(Dataset):
     @property
     def converter(self) -> Converter:
         return Converter(self.cache, self.options["crop"], int(self.options["size"]), self.units, self.name,
-                         to_suv=self.to_suv())
+                         to_suv=self.to_suv(), readers=self.volume_readers(), labels_root=self.root / LABELS_DIR)
 
     # -- the Dataset API -----------------------------------------------------------------------
     def subject_ids(self) -> list[str]:
