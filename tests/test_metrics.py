@@ -148,3 +148,13 @@ def test_metric_info_is_what_a_record_needs():
     assert info == {"higher_is_better": False, "convention": "challenge-local", "unit": "%",
                     "description": info["description"], "needs": ["regions"], "default": False}
     assert [m.name for m in METRICS if m.default] == ["psnr", "ssim", "nmse"]  # the paper's Table I columns
+
+
+def test_compare_shows_the_papers_columns_by_default():
+    from petbench.results.leaderboard import default_metrics
+
+    host = get_plugin_manager(entrypoints=False).metrics
+    recorded = {name: host.get(name).info() for name in host.names()}
+    assert default_metrics(recorded) == ["psnr", "ssim", "nmse"]
+    old = {"psnr": {"convention": "challenge"}, "psnr_paper": {"convention": "paper"}}  # a record made before
+    assert default_metrics(old) == ["psnr"]

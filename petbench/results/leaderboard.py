@@ -26,8 +26,12 @@ class Leaderboard:
 
 
 def default_metrics(metric_info: dict[str, dict]) -> list[str]:
-    """The challenge-convention metrics when the records have any (other conventions, such as the
-    paper's, are shown when asked for by name), else every recorded metric."""
+    """The metrics marked ``default`` (psnr, ssim, nmse: the paper's Table I columns); for records made
+    before metrics carried that mark, the challenge-convention ones; else every recorded metric.
+    Others are shown when asked for by name."""
+    marked = [name for name, info in metric_info.items() if info.get("default")]
+    if marked or any("default" in info for info in metric_info.values()):
+        return marked or list(metric_info)
     challenge = [name for name, info in metric_info.items() if info.get("convention") == "challenge"]
     return challenge or list(metric_info)
 
