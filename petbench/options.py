@@ -5,7 +5,7 @@ import ast
 from typing import Any, Mapping
 
 from .errors import UserError
-from .registry import unknown_name_message
+from .names import unknown_name_message
 
 
 def parse_value(text: str) -> Any:

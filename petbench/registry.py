@@ -1,12 +1,15 @@
 """Name -> entry registries for datasets, methods and metrics, with provenance."""
 from __future__ import annotations
 
-import difflib
 import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dataset import Dataset
 from .errors import PluginError, UserError
+from .method import Method
+from .metric import Metric
+from .names import unknown_name_message
 
 
 @dataclass
@@ -75,10 +78,6 @@ class Registry:
 def validate_target(kind: str, target: Any, where: str) -> None:
     """Refuse a registered object that is not what the role needs (a class for datasets and
     methods, a :class:`~petbench.Metric` for metrics), naming the plugin that registered it."""
-    from .dataset import Dataset
-    from .method import Method
-    from .metric import Metric
-
     if kind == "metric":
         if not isinstance(target, Metric):
             raise PluginError(f"{where} registered {target!r} as a metric, but it is not a petbench.Metric")
@@ -90,9 +89,3 @@ def validate_target(kind: str, target: Any, where: str) -> None:
     if not (isinstance(target, type) and issubclass(target, base)):
         raise PluginError(f"{where} registered {target!r} as a {kind}, but it is not a subclass of "
                           f"petbench.{base.__name__}")
-
-
-def unknown_name_message(kind: str, name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(name, valid, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind} {name!r}.{hint} Valid: {', '.join(valid) or '(none installed)'}"

@@ -25,7 +25,8 @@ from .errors import PluginError, PluginRunError, TrainingDiverged, UserError
 from .evaluation import predict_volume
 from .method import SOURCES, validate_stages
 from .plugins import PluginHost
-from .registry import Entry, unknown_name_message
+from .names import unknown_name_message
+from .registry import Entry
 from .results.environment import environment
 from .results.identity import run_id_for, run_identity
 from .results.lock import RunLock

@@ -716,7 +716,7 @@ def find_kind(name: str, host: PluginHost) -> str:
     kinds = [kind for kind in KINDS if name in _registry(host, kind)]
     if not kinds:
         valid = sorted({n for kind in KINDS for n in _registry(host, kind).names()})
-        from ..registry import unknown_name_message
+        from ..names import unknown_name_message
 
         raise UserError(unknown_name_message("method, dataset or metric", name, valid))
     if len(kinds) > 1:
