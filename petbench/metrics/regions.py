@@ -57,19 +57,41 @@ class RegionRow:
         return self.voxels * self.mean_pred
 
 
+def smallest_unsigned(labels: np.ndarray) -> np.ndarray:
+    """The labels as uint8 or uint16 when they fit, so that sorting them is a radix sort."""
+    labels = np.asarray(labels)
+    top = int(labels.max()) if labels.size else 0
+    for dtype in (np.uint8, np.uint16):
+        if top <= np.iinfo(dtype).max and (labels.dtype.kind == "u" or labels.min() >= 0):
+            return labels.astype(dtype, copy=False)
+    return labels.astype(np.int64, copy=False)
+
+
 def region_rows(pred: np.ndarray, ref: np.ndarray, regions: LabelMap) -> list[RegionRow]:
-    """SUVmean, SUVmax and voxel count of every named region with voxels."""
-    values = regions.present()
-    if not values:
-        return []
-    labels = np.asarray(regions.array)
-    counts = ndimage.sum_labels(np.ones(labels.shape, np.float64), labels, values)
+    """SUVmean, SUVmax and voxel count of every named region with voxels.
+
+    The voxels are sorted by label once; each region is then one contiguous run, reduced with
+    ``np.add.reduceat`` and ``np.maximum.reduceat`` (several times faster than ``scipy.ndimage``'s
+    per-label maximum, which sorts the values).
+    """
+    flat = smallest_unsigned(regions.array).ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(ordered)) + 1))
+    value_of_run = ordered[starts]
+    counts = np.diff(np.concatenate((starts, [ordered.size])))
+    stats = {}
+    for key, volume in (("ref", ref), ("pred", pred)):
+        values = np.asarray(volume, np.float64).ravel()[order]
+        stats[key] = (np.add.reduceat(values, starts) / counts, np.maximum.reduceat(values, starts))
+    run_of = {int(v): i for i, v in enumerate(value_of_run)}
     rows = []
-    stats = [ndimage.mean(v, labels, values) for v in (ref, pred)] + [ndimage.maximum(v, labels, values)
-                                                                       for v in (ref, pred)]
-    for i, value in enumerate(values):
-        rows.append(RegionRow(regions.names[value], int(counts[i]), float(stats[0][i]), float(stats[1][i]),
-                              float(stats[2][i]), float(stats[3][i])))
+    for value in sorted(regions.names):
+        i = run_of.get(value)
+        if value <= 0 or i is None:
+            continue
+        rows.append(RegionRow(regions.names[value], int(counts[i]), float(stats["ref"][0][i]),
+                              float(stats["pred"][0][i]), float(stats["ref"][1][i]), float(stats["pred"][1][i])))
     return rows
 
 
@@ -133,27 +155,36 @@ class LesionRow:
 
 
 def lesion_rows(pred: np.ndarray, ref: np.ndarray, lesions: LabelMap, regions: LabelMap | None) -> list[LesionRow]:
-    values = lesions.present()
+    """Each lesion's SUVmax, mean and local background mean, computed inside the lesion's grown box."""
     labels = np.asarray(lesions.array)
-    boxes = ndimage.find_objects(labels.astype(np.int64))
-    grown_all = ndimage.binary_dilation(labels > 0, iterations=MARGIN) if values else None
+    values = lesions.present()
+    boxes = ndimage.find_objects(smallest_unsigned(labels)) if values else []
     rows = []
+    nan = float("nan")
     for value in values:
-        box = tuple(slice(max(0, s.start - RING), min(n, s.stop + RING)) for s, n in zip(boxes[value - 1], labels.shape))
-        inside = labels == value
-        background = ~grown_all[box]
+        box = grown(boxes[value - 1], RING, labels.shape)
+        wider = grown(boxes[value - 1], RING + MARGIN, labels.shape)  # dilation near the box's edge is exact
+        inner = tuple(slice(b.start - w.start, b.stop - w.start) for b, w in zip(box, wider))
+        near_lesions = ndimage.binary_dilation(labels[wider] > 0, iterations=MARGIN)[inner]
+        inside = labels[box] == value
+        background = ~near_lesions
         if regions is not None:
-            host_labels = np.asarray(regions.array)[inside]
-            host = int(np.bincount(host_labels.astype(np.int64).ravel()).argmax())
-            background &= np.asarray(regions.array)[box] == host
+            host_labels = np.asarray(regions.array)[box]
+            host = int(np.bincount(host_labels[inside].astype(np.int64).ravel()).argmax())
+            background &= host_labels == host
+        ref_box, pred_box = ref[box], pred[box]
         has_background = bool(background.any())
-        nan = float("nan")
         rows.append(LesionRow(
             lesions.names.get(value, f"lesion {value}"), int(inside.sum()),
-            float(ref[inside].max()), float(pred[inside].max()), float(ref[inside].mean()), float(pred[inside].mean()),
-            float(ref[box][background].mean()) if has_background else nan,
-            float(pred[box][background].mean()) if has_background else nan))
+            float(ref_box[inside].max()), float(pred_box[inside].max()), float(ref_box[inside].mean()),
+            float(pred_box[inside].mean()),
+            float(ref_box[background].mean()) if has_background else nan,
+            float(pred_box[background].mean()) if has_background else nan))
     return rows
+
+
+def grown(box: tuple[slice, ...], by: int, shape) -> tuple[slice, ...]:
+    return tuple(slice(max(0, s.start - by), min(n, s.stop + by)) for s, n in zip(box, shape))
 
 
 def shared_lesion_rows(pred, ref, context: MetricContext) -> list[LesionRow]:
