@@ -18,7 +18,9 @@ import torch
 from torch import nn
 
 from .blocks import ImagePool, PatchGAN, ResnetBlock, UNet, gan_loss, init_weights, set_requires_grad
-from .common import BaselineMethod, l1
+from .blocks.gan_losses import GAN_MODES
+from .blocks.norm import NORMS
+from .common import BaselineMethod, in_order, l1
 
 PAPER = {
     "num_downs": 7, "ngf": 64, "norm": "batch", "dropout": True,
@@ -27,6 +29,7 @@ PAPER = {
     "lambda_l1": 100.0, "lambda_pre": 100.0, "lambda_spec": 10.0, "spectrum_log": False,
     "lr": 2e-4, "beta1": 0.9, "beta2": 0.999,
     "epochs": 100, "lr_decay": "group", "decay_start": 50, "batch_size": 16, "steps_per_epoch": None,
+    "update_order": "d_first",
 }
 
 
@@ -85,6 +88,13 @@ class ARGAN(BaselineMethod):
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"num_downs": 4, "ngf": 4, "r_width": 4, "r_blocks": 1, "ndf": 4, "batch_size": 4}
 
+    def check_options(self, checker):
+        checker.at_least(2, "num_downs")
+        checker.at_least(1, "ngf", "r_width", "ndf", "d_layers")
+        checker.at_least(0, "r_blocks")
+        checker.one_of("norm", NORMS)
+        checker.one_of("gan_mode", GAN_MODES)
+
     def __init__(self, options=None, preset=None):
         super().__init__(options, preset)
         o = self.options
@@ -105,21 +115,28 @@ class ARGAN(BaselineMethod):
 
         def step(batch, ctx):
             lpet, spet = batch["lpet"], batch["spet"]
-            set_requires_grad(D, False)
-            preliminary, output = G(lpet)
+            preliminary, output = G(lpet)  # one forward pass serves both updates
             fake_pair = torch.cat([lpet, output], dim=1)
-            loss_adv = adv(D(fake_pair), True)
-            loss_l1 = l1(output, spet)
-            loss_pre = l1(preliminary, spet)
-            loss_spec = spectrum_loss(output, spet, o["spectrum_log"])
-            loss_g = (loss_adv + o["lambda_l1"] * loss_l1 + o["lambda_pre"] * loss_pre
-                      + o["lambda_spec"] * loss_spec)
-            ctx.backward_step(loss_g, opt_g)
-            set_requires_grad(D, True)
-            pooled = self.pool.query(fake_pair)
-            loss_d = 0.5 * (adv(D(torch.cat([lpet, spet], dim=1)), True) + adv(D(pooled), False))
-            ctx.backward_step(loss_d, opt_d)
-            return {"G_adv": loss_adv.detach(), "l1": loss_l1.detach(), "l1_pre": loss_pre.detach(),
-                    "spectrum": loss_spec.detach(), "D": loss_d.detach()}
 
-        return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "D"), ("paired",))]
+            def update_d():  # on the pooled, detached fake
+                pooled = self.pool.query(fake_pair)
+                loss_d = 0.5 * (adv(D(torch.cat([lpet, spet], dim=1)), True) + adv(D(pooled), False))
+                ctx.backward_step(loss_d, opt_d)
+                return {"D": loss_d.detach()}
+
+            def update_g():  # against D on the live fake, D frozen
+                set_requires_grad(D, False)
+                loss_adv = adv(D(fake_pair), True)
+                loss_l1 = l1(output, spet)
+                loss_pre = l1(preliminary, spet)
+                loss_spec = spectrum_loss(output, spet, o["spectrum_log"])
+                loss_g = (loss_adv + o["lambda_l1"] * loss_l1 + o["lambda_pre"] * loss_pre
+                          + o["lambda_spec"] * loss_spec)
+                ctx.backward_step(loss_g, opt_g)
+                set_requires_grad(D, True)
+                return {"G_adv": loss_adv.detach(), "l1": loss_l1.detach(), "l1_pre": loss_pre.detach(),
+                        "spectrum": loss_spec.detach()}
+
+            return in_order(o["update_order"], update_g, update_d)
+
+        return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "D"), ("paired",), state={"pool": self.pool})]

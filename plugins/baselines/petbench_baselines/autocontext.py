@@ -75,6 +75,9 @@ class AutoContext(BaselineMethod):
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"modules": 2, "width": 8, "depth": 2, "batch_size": 4}
 
+    def check_options(self, checker):
+        checker.at_least(1, "modules", "width", "depth")
+
     def __init__(self, options=None, preset=None):
         super().__init__(options, preset)
         o = self.options

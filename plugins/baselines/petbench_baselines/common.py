@@ -8,11 +8,24 @@ from torch import nn
 
 from petbench import Method, Stage
 
+from .option_checks import OptionChecker
+
 #: The learning-rate schedules (per epoch; the engine steps ``Stage.schedulers`` once an epoch):
 #: ``constant``; ``linear``: CycleGAN's ``lr_policy='lambda'`` (constant until ``decay_start``,
 #: then linear to 0 at the last epoch); ``group``: PCCGAN's ``lr_adj.py`` (``lr -= lr/50`` every
 #: epoch after ``decay_start``, i.e. x0.98 per epoch).
 LR_DECAYS = ("constant", "linear", "group")
+
+#: Which network a GAN step updates first: ``d_first`` as pix2pix's ``optimize_parameters`` and the
+#: authoring group's ``GD_Train`` (one generator forward, D on the detached fake, then G against
+#: the updated D); ``g_first`` as CycleGAN's (G against the current D, then D).
+UPDATE_ORDERS = ("d_first", "g_first")
+
+
+def in_order(order: str, update_g, update_d) -> dict:
+    """Run the two updates of a GAN step in ``order``; returns both updates' losses."""
+    first, second = (update_d, update_g) if order == "d_first" else (update_g, update_d)
+    return {**first(), **second()}
 
 
 def lr_factor(kind: str, epochs: int, start: int):
@@ -26,6 +39,18 @@ def lr_factor(kind: str, epochs: int, start: int):
     raise ValueError(f"unknown lr_decay {kind!r}; valid: {', '.join(LR_DECAYS)}")
 
 
+def check_common(checker: OptionChecker) -> None:
+    """What every baseline has: the optimiser, the schedule, the batch and the loss weights."""
+    checker.positive("lr")
+    checker.unit_interval("beta1", "beta2")
+    checker.at_least(1, "epochs", "batch_size")
+    checker.at_least(1, "steps_per_epoch", optional=True)
+    checker.at_least(0, "decay_start", "pool_size", "crop_size")
+    checker.non_negative(*[key for key in checker.options if key.startswith("lambda_")])
+    checker.one_of("lr_decay", LR_DECAYS)
+    checker.one_of("update_order", UPDATE_ORDERS)
+
+
 def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.l1_loss(prediction.float(), target.float())
 
@@ -35,6 +60,15 @@ class BaselineMethod(Method):
 
     #: the module of ``nets`` that maps LPET to SPET (its parameters are the method's count)
     generator: str = "G"
+
+    def __init__(self, options=None, preset=None) -> None:
+        super().__init__(options, preset)
+        checker = OptionChecker(f"method {self.name!r}", self.options)
+        check_common(checker)
+        self.check_options(checker)
+
+    def check_options(self, checker: OptionChecker) -> None:
+        """A method's own checks on top of :func:`check_common` (widths, choices, ranges)."""
 
     def inference_modules(self) -> list[str]:
         return [self.generator]
@@ -62,7 +96,7 @@ class BaselineMethod(Method):
         return torch.optim.Adam(parameters, lr=o["lr"] if lr is None else lr, betas=(o["beta1"], o["beta2"]))
 
     def make_stage(self, step, optimizers: dict[str, torch.optim.Optimizer], modules: tuple[str, ...],
-                   sources: tuple[str, ...]) -> Stage:
+                   sources: tuple[str, ...], state: dict[str, Any] | None = None) -> Stage:
         o = self.options
         factor = lr_factor(o["lr_decay"], o["epochs"], o["decay_start"])
         schedulers: dict[str, Any] = {}
@@ -70,6 +104,6 @@ class BaselineMethod(Method):
             schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in optimizers.items()}
         return Stage(name="train", step=step, optimizers=optimizers, modules=modules, sources=sources,
                      epochs=o["epochs"], batch_size=o["batch_size"], steps_per_epoch=o["steps_per_epoch"],
-                     schedulers=schedulers)
+                     schedulers=schedulers, state=state or {})
 
 

@@ -25,13 +25,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import CvTStage, ImagePool, TransposedCvTStage, gan_loss, init_weights, set_requires_grad
-from .common import BaselineMethod, l1
+from .blocks.gan_losses import GAN_MODES
+from .common import BaselineMethod, in_order, l1
 
 PAPER = {
     "width": 64, "d_width": 8, "residual": True, "pool_size": 0, "gan_mode": "bce",
     "lambda_l1": 100.0,
     "lr": 2e-4, "beta1": 0.9, "beta2": 0.999,
     "epochs": 100, "lr_decay": "constant", "decay_start": 0, "batch_size": 16, "steps_per_epoch": None,
+    "update_order": "d_first",
 }
 
 
@@ -111,6 +113,13 @@ class CVTGAN(BaselineMethod):
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"width": 8, "d_width": 4, "batch_size": 4}
 
+    def check_options(self, checker):
+        checker.at_least(2, "width")
+        checker.at_least(1, "d_width")
+        checker.one_of("gan_mode", GAN_MODES)
+        if checker.options["width"] % 2:  # de1's transposed CvT stage splits 2w channels over 4 heads
+            checker.fail("width", "an even integer")
+
     def __init__(self, options=None, preset=None):
         super().__init__(options, preset)
         o = self.options
@@ -125,17 +134,24 @@ class CVTGAN(BaselineMethod):
 
         def step(batch, ctx):
             lpet, spet = batch["lpet"], batch["spet"]
-            set_requires_grad(D, False)
-            fake = G(lpet)
+            fake = G(lpet)  # one forward pass serves both updates
             fake_pair = torch.cat([lpet, fake], 1)
-            loss_adv = gan_loss(D(fake_pair), True, o["gan_mode"])
-            loss_l1 = l1(fake, spet)
-            ctx.backward_step(loss_adv + o["lambda_l1"] * loss_l1, opt_g)
-            set_requires_grad(D, True)
-            pooled = self.pool.query(fake_pair)
-            loss_d = 0.5 * (gan_loss(D(torch.cat([lpet, spet], 1)), True, o["gan_mode"])
-                            + gan_loss(D(pooled), False, o["gan_mode"]))
-            ctx.backward_step(loss_d, opt_d)
-            return {"G_adv": loss_adv.detach(), "l1": loss_l1.detach(), "D": loss_d.detach()}
 
-        return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "D"), ("paired",))]
+            def update_d():  # on the (pooled,) detached fake
+                pooled = self.pool.query(fake_pair)
+                loss_d = 0.5 * (gan_loss(D(torch.cat([lpet, spet], 1)), True, o["gan_mode"])
+                                + gan_loss(D(pooled), False, o["gan_mode"]))
+                ctx.backward_step(loss_d, opt_d)
+                return {"D": loss_d.detach()}
+
+            def update_g():  # against D on the live fake, D frozen
+                set_requires_grad(D, False)
+                loss_adv = gan_loss(D(fake_pair), True, o["gan_mode"])
+                loss_l1 = l1(fake, spet)
+                ctx.backward_step(loss_adv + o["lambda_l1"] * loss_l1, opt_g)
+                set_requires_grad(D, True)
+                return {"G_adv": loss_adv.detach(), "l1": loss_l1.detach()}
+
+            return in_order(o["update_order"], update_g, update_d)
+
+        return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "D"), ("paired",), state={"pool": self.pool})]

@@ -8,20 +8,26 @@ discriminators, beta1 = 0.5, lr 2e-4 constant for 100 epochs then linearly to 0 
 more (all as ``junyanz/pytorch-CycleGAN-and-pix2pix``). Our addition, modelled on S-CycleGAN
 (Zhao et al. 2020): ``lambda_sup * L1(G(L), S)`` on the paired slices (``lambda_sup = 10``,
 the cycle weight's scale; 0 makes it the purely unpaired Cycle-GAN and drops the paired source).
+Also ours: ``slice_scale="mean"`` (the paper preset) runs both generators on each slice divided by
+its mean and restores that scale at the output, because upstream's InstanceNorm otherwise makes
+them blind to absolute uptake under the host's single global normalisation (see blocks/resnet.py
+and the README's measurement).
 """
 from __future__ import annotations
 
 import torch
 
 from .blocks import ImagePool, PatchGAN, ResnetGenerator, gan_loss, init_weights, set_requires_grad
-from .common import BaselineMethod, l1
+from .blocks.norm import NORMS
+from .blocks.resnet import SLICE_SCALES
+from .common import BaselineMethod, in_order, l1
 
 PAPER = {
     "ngf": 64, "ndf": 64, "n_blocks": 6, "d_layers": 3, "norm": "instance",
     "lambda_cycle": 10.0, "lambda_identity": 5.0, "lambda_sup": 10.0, "pool_size": 50,
     "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
     "epochs": 200, "lr_decay": "linear", "decay_start": 100, "batch_size": 1, "steps_per_epoch": None,
-    "crop_size": 0,
+    "crop_size": 0, "slice_scale": "mean", "update_order": "g_first",
 }
 
 
@@ -51,7 +57,7 @@ class CycleGAN(BaselineMethod):
     presets = {
         "paper": dict(PAPER),
         "quick": {"ngf": 8, "ndf": 8, "n_blocks": 3, "norm": "none", "crop_size": 64, "lr": 1e-3, "epochs": 3,
-                  "lr_decay": "constant", "batch_size": 4, "steps_per_epoch": 400},
+                  "lr_decay": "constant", "batch_size": 4, "steps_per_epoch": 400, "slice_scale": "none"},
     }
     generator = "G"
 
@@ -60,12 +66,19 @@ class CycleGAN(BaselineMethod):
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"ngf": 4, "ndf": 4, "n_blocks": 1, "batch_size": 4}
 
+    def check_options(self, checker):
+        checker.at_least(1, "ngf", "ndf", "d_layers")
+        checker.at_least(0, "n_blocks")
+        checker.one_of("norm", NORMS)
+        checker.one_of("slice_scale", SLICE_SCALES)
+
     def __init__(self, options=None, preset=None):
         super().__init__(options, preset)
         o = self.options
 
         def generator():
-            return ResnetGenerator(1, 1, o["ngf"], o["n_blocks"], o["norm"], dropout=False)
+            return ResnetGenerator(1, 1, o["ngf"], o["n_blocks"], o["norm"], dropout=False,
+                                   slice_scale=o["slice_scale"])
 
         def discriminator():
             return PatchGAN(1, o["ndf"], o["d_layers"], o["norm"])
@@ -88,34 +101,39 @@ class CycleGAN(BaselineMethod):
             if o["crop_size"]:
                 batch = random_crops(batch, o["crop_size"])
             real_l, real_s = batch["lpet_u"], batch["spet_u"]
-            # generators, with the discriminators frozen
-            set_requires_grad([D_S, D_L], False)
             fake_s = G(real_l)
-            rec_l = F(fake_s)
             fake_l = F(real_s)
-            rec_s = G(fake_l)
-            loss_gan = gan_loss(D_S(fake_s), True) + gan_loss(D_L(fake_l), True)
-            loss_cycle = o["lambda_cycle"] * (l1(rec_l, real_l) + l1(rec_s, real_s))
-            loss_g = loss_gan + loss_cycle
-            losses = {"G_gan": loss_gan.detach(), "cycle": loss_cycle.detach()}
-            if o["lambda_identity"] > 0:
-                loss_idt = o["lambda_identity"] * (l1(G(real_s), real_s) + l1(F(real_l), real_l))
-                loss_g = loss_g + loss_idt
-                losses["identity"] = loss_idt.detach()
-            if supervised:
-                loss_sup = l1(G(batch["lpet"]), batch["spet"])
-                loss_g = loss_g + o["lambda_sup"] * loss_sup
-                losses["sup_l1"] = loss_sup.detach()
-            ctx.backward_step(loss_g, opt_g)
-            # discriminators, on pooled fakes
-            set_requires_grad([D_S, D_L], True)
-            pooled_s = self.pool_fake_spet.query(fake_s)
-            pooled_l = self.pool_fake_lpet.query(fake_l)
-            loss_d_s = 0.5 * (gan_loss(D_S(real_s), True) + gan_loss(D_S(pooled_s), False))
-            loss_d_l = 0.5 * (gan_loss(D_L(real_l), True) + gan_loss(D_L(pooled_l), False))
-            ctx.backward_step(loss_d_s + loss_d_l, opt_d)
-            losses.update(D_S=loss_d_s.detach(), D_L=loss_d_l.detach())
-            return losses
+
+            def update_g():  # generators, with the discriminators frozen
+                set_requires_grad([D_S, D_L], False)
+                rec_l = F(fake_s)
+                rec_s = G(fake_l)
+                loss_gan = gan_loss(D_S(fake_s), True) + gan_loss(D_L(fake_l), True)
+                loss_cycle = o["lambda_cycle"] * (l1(rec_l, real_l) + l1(rec_s, real_s))
+                loss_g = loss_gan + loss_cycle
+                losses = {"G_gan": loss_gan.detach(), "cycle": loss_cycle.detach()}
+                if o["lambda_identity"] > 0:
+                    loss_idt = o["lambda_identity"] * (l1(G(real_s), real_s) + l1(F(real_l), real_l))
+                    loss_g = loss_g + loss_idt
+                    losses["identity"] = loss_idt.detach()
+                if supervised:
+                    loss_sup = l1(G(batch["lpet"]), batch["spet"])
+                    loss_g = loss_g + o["lambda_sup"] * loss_sup
+                    losses["sup_l1"] = loss_sup.detach()
+                ctx.backward_step(loss_g, opt_g)
+                set_requires_grad([D_S, D_L], True)
+                return losses
+
+            def update_d():  # discriminators, on pooled (detached) fakes
+                pooled_s = self.pool_fake_spet.query(fake_s)
+                pooled_l = self.pool_fake_lpet.query(fake_l)
+                loss_d_s = 0.5 * (gan_loss(D_S(real_s), True) + gan_loss(D_S(pooled_s), False))
+                loss_d_l = 0.5 * (gan_loss(D_L(real_l), True) + gan_loss(D_L(pooled_l), False))
+                ctx.backward_step(loss_d_s + loss_d_l, opt_d)
+                return {"D_S": loss_d_s.detach(), "D_L": loss_d_l.detach()}
+
+            return in_order(o["update_order"], update_g, update_d)
 
         sources = ("paired", "unpaired_lpet", "unpaired_spet") if supervised else ("unpaired_lpet", "unpaired_spet")
-        return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "F", "D_S", "D_L"), sources)]
+        return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "F", "D_S", "D_L"), sources,
+                                state={"pool_fake_spet": self.pool_fake_spet, "pool_fake_lpet": self.pool_fake_lpet})]

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import ConditionalNorm, ImagePool, PatchGAN, UNet, gan_loss, init_weights, make_norm, set_requires_grad
-from .common import BaselineMethod, l1
+from .blocks.gan_losses import GAN_MODES
+from .common import BaselineMethod, in_order, l1
 
 PAPER = {
     "num_downs": 7, "ngf": 64, "dropout": True, "ran_levels": 4,
@@ -35,6 +36,7 @@ PAPER = {
     "lambda_l1": 100.0, "lambda_unpaired_adv": 1.0, "lambda_sc": 5.0, "sc_blur_sigma": 1.0,
     "lr": 2e-4, "beta1": 0.9, "beta2": 0.999,
     "epochs": 100, "lr_decay": "group", "decay_start": 50, "batch_size": 16, "steps_per_epoch": None,
+    "update_order": "d_first",
 }
 
 
@@ -146,11 +148,22 @@ class SemiPET(BaselineMethod):
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"num_downs": 4, "ngf": 4, "ran_levels": 2, "ndf": 4, "batch_size": 4}
 
+    def check_options(self, checker):
+        o = checker.options
+        checker.at_least(2, "num_downs")
+        checker.at_least(1, "ngf", "ndf", "d_layers", "region_smooth")
+        checker.non_negative("sc_blur_sigma")
+        checker.one_of("gan_mode", GAN_MODES)
+        if not (isinstance(o["ran_levels"], int) and 0 <= o["ran_levels"] < o["num_downs"]):
+            checker.fail("ran_levels", f"an integer in [0, num_downs - 1 = {o['num_downs'] - 1}]")
+        thresholds = o["region_thresholds"]
+        if not (thresholds and all(isinstance(t, (int, float)) and 0 < t < 1 for t in thresholds)
+                and list(thresholds) == sorted(set(thresholds))):
+            checker.fail("region_thresholds", "increasing numbers in (0, 1), e.g. [0.1, 0.5]")
+
     def __init__(self, options=None, preset=None):
         super().__init__(options, preset)
         o = self.options
-        if not 0 <= o["ran_levels"] < o["num_downs"]:
-            raise ValueError("ran_levels must be in [0, num_downs - 1]")
         self.nets["G"] = init_weights(SemiPETGenerator(o))
         self.nets["D_c"] = init_weights(PatchGAN(2, o["ndf"], o["d_layers"], "batch"))  # conditional, paired
         self.nets["D_u"] = init_weights(PatchGAN(1, o["ndf"], o["d_layers"], "batch"))  # unconditional, unpaired
@@ -167,25 +180,33 @@ class SemiPET(BaselineMethod):
 
         def step(batch, ctx):
             lpet, spet, lpet_u, spet_u = batch["lpet"], batch["spet"], batch["lpet_u"], batch["spet_u"]
-            set_requires_grad([D_c, D_u], False)
-            fake = G(lpet)
+            fake = G(lpet)  # one forward pass per stream serves both updates
             fake_u = G(lpet_u)
             fake_pair = torch.cat([lpet, fake], 1)
-            loss_adv = adv(D_c(fake_pair), True)
-            loss_l1 = l1(fake, spet)
-            loss_adv_u = adv(D_u(fake_u), True)
-            loss_sc = structural_consistency(fake_u, lpet_u, o["sc_blur_sigma"])
-            loss_g = (loss_adv + o["lambda_l1"] * loss_l1 + o["lambda_unpaired_adv"] * loss_adv_u
-                      + o["lambda_sc"] * loss_sc)
-            ctx.backward_step(loss_g, opt_g)
-            set_requires_grad([D_c, D_u], True)
-            pooled = self.pool_paired.query(fake_pair)
-            pooled_u = self.pool_unpaired.query(fake_u)
-            loss_d_c = 0.5 * (adv(D_c(torch.cat([lpet, spet], 1)), True) + adv(D_c(pooled), False))
-            loss_d_u = 0.5 * (adv(D_u(spet_u), True) + adv(D_u(pooled_u), False))
-            ctx.backward_step(loss_d_c + loss_d_u, opt_d)
-            return {"G_adv": loss_adv.detach(), "l1": loss_l1.detach(), "G_adv_u": loss_adv_u.detach(),
-                    "sc": loss_sc.detach(), "D_c": loss_d_c.detach(), "D_u": loss_d_u.detach()}
+
+            def update_d():  # on the pooled, detached fakes; D_u's real samples are unpaired SPET
+                pooled = self.pool_paired.query(fake_pair)
+                pooled_u = self.pool_unpaired.query(fake_u)
+                loss_d_c = 0.5 * (adv(D_c(torch.cat([lpet, spet], 1)), True) + adv(D_c(pooled), False))
+                loss_d_u = 0.5 * (adv(D_u(spet_u), True) + adv(D_u(pooled_u), False))
+                ctx.backward_step(loss_d_c + loss_d_u, opt_d)
+                return {"D_c": loss_d_c.detach(), "D_u": loss_d_u.detach()}
+
+            def update_g():  # against both discriminators on the live fakes, D frozen
+                set_requires_grad([D_c, D_u], False)
+                loss_adv = adv(D_c(fake_pair), True)
+                loss_l1 = l1(fake, spet)
+                loss_adv_u = adv(D_u(fake_u), True)
+                loss_sc = structural_consistency(fake_u, lpet_u, o["sc_blur_sigma"])
+                loss_g = (loss_adv + o["lambda_l1"] * loss_l1 + o["lambda_unpaired_adv"] * loss_adv_u
+                          + o["lambda_sc"] * loss_sc)
+                ctx.backward_step(loss_g, opt_g)
+                set_requires_grad([D_c, D_u], True)
+                return {"G_adv": loss_adv.detach(), "l1": loss_l1.detach(), "G_adv_u": loss_adv_u.detach(),
+                        "sc": loss_sc.detach()}
+
+            return in_order(o["update_order"], update_g, update_d)
 
         return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "D_c", "D_u"),
-                                ("paired", "unpaired_lpet", "unpaired_spet"))]
+                                ("paired", "unpaired_lpet", "unpaired_spet"),
+                                state={"pool_paired": self.pool_paired, "pool_unpaired": self.pool_unpaired})]

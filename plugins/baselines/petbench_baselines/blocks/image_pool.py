@@ -19,6 +19,14 @@ class ImagePool:
     def __len__(self) -> int:
         return len(self.images)
 
+    # The pool is training state: a stage declares it (``Stage(state={"pool": pool})``) so the engine
+    # checkpoints it and a resumed run draws the same fakes as an uninterrupted one.
+    def state_dict(self) -> dict:
+        return {"images": [image.clone() for image in self.images]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.images = [image.clone() for image in state["images"]]
+
     def query(self, images: torch.Tensor) -> torch.Tensor:
         images = images.detach()
         if self.size <= 0:

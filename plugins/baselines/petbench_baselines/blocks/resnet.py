@@ -13,6 +13,10 @@ from torch import nn
 
 from .norm import conv_bias, make_norm
 
+SLICE_SCALES = ("none", "mean")
+#: the smallest scale a slice is divided by (an all-zero slice stays zero)
+SCALE_FLOOR = 1e-6
+
 
 class ResnetBlock(nn.Module):
     """``x + [ReflPad1, Conv3x3, norm, ReLU, (Dropout 0.5), ReflPad1, Conv3x3, norm](x)``."""
@@ -32,8 +36,12 @@ class ResnetBlock(nn.Module):
 
 class ResnetGenerator(nn.Module):
     def __init__(self, in_channels: int = 1, out_channels: int = 1, ngf: int = 64, n_blocks: int = 6,
-                 norm: str = "instance", dropout: bool = False, n_down: int = 2) -> None:
+                 norm: str = "instance", dropout: bool = False, n_down: int = 2,
+                 slice_scale: str = "none") -> None:
         super().__init__()
+        if slice_scale not in SLICE_SCALES:
+            raise ValueError(f"unknown slice_scale {slice_scale!r}; valid: {', '.join(SLICE_SCALES)}")
+        self.slice_scale = slice_scale
         bias = conv_bias(norm)
         self.multiple = 2 ** n_down
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
@@ -52,6 +60,12 @@ class ResnetGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):
+        if self.slice_scale == "mean":
+            scale = x.float().abs().mean(dim=(1, 2, 3), keepdim=True).clamp_min(SCALE_FLOOR).to(x.dtype)
+            return self._forward(x / scale) * scale
+        return self._forward(x)
+
+    def _forward(self, x):
         height, width = x.shape[-2:]
         pad_h, pad_w = (-height) % self.multiple, (-width) % self.multiple
         if pad_h or pad_w:

@@ -1,0 +1,130 @@
+"""Does each paper architecture learn? Train it briefly on the phantom and compare with its input.
+
+For each method, the ``paper`` preset (its widths, depths, norms and losses) is trained with
+only the schedule shortened (epochs, steps per epoch, and where CPU time demands it the batch
+size; never the learning rate or the architecture) on a small phantom protocol, and its test
+PSNR is compared with that of the ``lpet`` row (the low-dose input) on the same subjects. A
+method passes when it beats the input.
+
+    python benchmarks/learning_check.py --method cyclegan
+    python benchmarks/learning_check.py --method s3pet --steps 300 --seed 0 --seed 1
+    python benchmarks/learning_check.py --method all          # every method, one after another
+
+It runs through petbench's Python API (``runner.execute``) with a temporary results folder
+(``--results`` keeps the records), on the CPU with one thread unless told otherwise. The
+figures in the plugin READMEs were measured with the defaults below.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from petbench.data.protocol import Protocol
+from petbench.plugins import get_host
+from petbench.runner import RunConfig, execute
+
+#: what "shortened schedule" means per method: ``steps`` -> options on top of the paper preset.
+#: Each schedule keeps the paper's shape where it has one (Cycle-GAN: constant, then linear
+#: decay over the second half; the group's x0.98 decay is negligible over 4 epochs).
+
+
+def baseline_schedule(steps: int, batch_size: int | None = None, decay: bool = False) -> dict:
+    epochs = 4
+    options = {"epochs": epochs, "steps_per_epoch": max(1, steps // epochs)}
+    if decay:
+        options["decay_start"] = epochs // 2
+    if batch_size is not None:
+        options["batch_size"] = batch_size
+    return options
+
+
+def s3pet_schedule(steps: int, stage1_steps: int | None = None, batch_size: int | None = None) -> dict:
+    stage1 = stage1_steps if stage1_steps is not None else steps
+    options = {"stage1_epochs": 1, "stage1_steps_per_epoch": max(1, stage1),
+               "stage2_epochs": 1, "stage2_steps_per_epoch": max(1, steps)}
+    if batch_size is not None:
+        options["stage1_batch_size"] = options["stage2_batch_size"] = batch_size
+    return options
+
+
+#: method -> (default steps, batch size used here (None = the paper's), schedule builder)
+CHECKS = {
+    "cyclegan": (256, None, lambda steps, bs: baseline_schedule(steps, bs, decay=True)),
+    "autocontext": (300, 4, baseline_schedule),
+    "argan": (300, 4, baseline_schedule),
+    "cvtgan": (300, None, baseline_schedule),
+    "semipet": (300, 4, baseline_schedule),
+    "s3pet-baseline": (300, 8, s3pet_schedule),
+    "s3pet-dsmae": (300, 8, s3pet_schedule),
+    "s3pet-dsmae-dkd": (300, 8, s3pet_schedule),
+    "s3pet": (300, 8, s3pet_schedule),
+}
+
+
+def psnr_of(record) -> float:
+    value = record.data["summary"]["psnr"]
+    return float(value["mean"] if isinstance(value, dict) else value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--method", action="append", required=True,
+                        help=f"a method ({', '.join(CHECKS)}) or 'all'; repeatable")
+    parser.add_argument("--steps", type=int, help="training steps (per stage for S3PET); default per method")
+    parser.add_argument("--batch-size", type=int, help="override the batch size used here")
+    parser.add_argument("--seed", type=int, action="append", help="training seed(s); default 0")
+    parser.add_argument("--size", type=int, default=64, help="phantom voxels per side (default 64)")
+    parser.add_argument("--n-train", type=int, default=4)
+    parser.add_argument("--n-test", type=int, default=2)
+    parser.add_argument("--n-unpaired", type=int, default=4)
+    parser.add_argument("-o", "--option", action="append", default=[], help="extra method option key=value")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--results", type=Path, help="keep the run records here (default: a temporary folder)")
+    args = parser.parse_args(argv)
+
+    from petbench.options import parse_assignments
+
+    methods = list(CHECKS) if "all" in args.method else args.method
+    unknown = [m for m in methods if m not in CHECKS]
+    if unknown:
+        parser.error(f"no learning check for {', '.join(unknown)}; valid: {', '.join(CHECKS)} or all")
+    torch.set_num_threads(args.threads)
+    extra = parse_assignments(args.option)
+    host = get_host()
+    protocol = Protocol(n_train=args.n_train, n_test=args.n_test, n_unpaired=args.n_unpaired)
+    dataset_options = {"size": args.size}
+    with tempfile.TemporaryDirectory(prefix="petbench-learning-") as temp:
+        results = args.results or Path(temp)
+
+        def run(method: str, options: dict, seed: int, preset: str):
+            config = RunConfig(method=method, dataset="phantom", method_options=options,
+                               dataset_options=dataset_options, protocol=protocol, seed=seed, preset=preset,
+                               device=args.device, precision="fp32", save_predictions=False)
+            return execute(host, config, results, progress=False, log=lambda _msg: None)
+
+        lpet = psnr_of(run("lpet", {}, 0, "paper"))
+        print(f"lpet (input): PSNR {lpet:.2f} dB  (phantom size {args.size}, {args.n_train} paired, "
+              f"{args.n_test} test, {args.n_unpaired} unpaired subjects)", flush=True)
+        failed = []
+        for method in methods:
+            default_steps, batch_size, schedule = CHECKS[method]
+            steps = args.steps or default_steps
+            options = {**schedule(steps, args.batch_size or batch_size), **extra}
+            for seed in args.seed or [0]:
+                record = run(method, options, seed, "paper")
+                psnr = psnr_of(record)
+                verdict = "beats the input" if psnr > lpet else "DOES NOT beat the input"
+                print(f"{method} seed {seed}: {steps} steps, options {options}: PSNR {psnr:.2f} dB "
+                      f"({psnr - lpet:+.2f} dB vs lpet) -> {verdict}", flush=True)
+                if psnr <= lpet:
+                    failed.append((method, seed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
