@@ -223,3 +223,24 @@ def test_bad_option_values_are_user_errors_naming_the_option(key, value):
 
     with pytest.raises(UserError, match=key):
         S3PET({key: value})
+
+
+@pytest.mark.parametrize("option", ["stage2_lr=-1", "stage2_batch_size=0", "betas=[0.9]", "stage2_epochs=0",
+                                    "mask_ratio_lpet=1.5"])
+def test_a_bad_option_on_the_command_line_is_one_error_line_and_no_record(tmp_path, option):
+    from typer.testing import CliRunner
+
+    import petbench_s3pet.plugin
+    from petbench.cli import create_app
+    from petbench.testing import isolated_host
+    from petbench.testing.toys import TOY_PLUGIN
+
+    results = tmp_path / "results"
+    argv = ["run", "--method", "s3pet", "--dataset", "tiny", "--n-train", "2", "--n-test", "1", "--n-unpaired", "2",
+            "--drf", "4", "--preset", "quick", "-q", "-D", "size=32", "-D", "depth=4", "-o", option,
+            "--results", str(results)]
+    result = CliRunner().invoke(create_app(isolated_host(TOY_PLUGIN, petbench_s3pet.plugin)), argv)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and option.split("=")[0] in errors[0] and "Traceback" not in result.output
+    assert not (results.exists() and list(results.rglob("run.json")))
