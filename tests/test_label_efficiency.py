@@ -159,6 +159,10 @@ def test_label_efficiency_cells_at_30_pairs_are_table1_runs(host, results):
     methods = ["lpet", "autocontext", "semipet", "cyclegan", "s3pet"]
     assert {efficiency[m, 30] for m in methods} == {table1[m, 30] for m in methods}
     assert not {efficiency[m, n] for m in methods for n in (2, 5, 10)} & set(table1.values())
+    spec = resolve_grid("label-efficiency", [Variant("tiny")], drfs=[4])
+    protocols = {c.n_train: spec.run_config(c).protocol.as_dict() for c in spec.cells()}
+    assert protocols[30] == Protocol(drf=4).as_dict()  # what `petbench run` records by default
+    assert protocols[10] == {**Protocol(drf=4, n_train=10).as_dict(), "n_train_pool": 30}
 
 
 def test_stage_one_is_reused_only_at_the_same_training_sizes(host, results):

@@ -72,10 +72,11 @@ class Curves:
         return next((line for line in self.lines if line.is_input), None)
 
     def describe(self) -> str:
-        shown = ", ".join(f"{k} {v}" for k, v in self.setting["protocol"].items()
+        options = ",".join(f"{k}={v}" for k, v in self.setting["options"].items() if k != "data_root")
+        shown = ", ".join(f"{'DRF' if k == 'drf' else k} {v}" for k, v in self.setting["protocol"].items()
                           if k not in {"split_seed", "n_train_pool"} and v is not None)
         seeds = f"seed{'s' if len(self.seeds) > 1 else ''} {', '.join(map(str, self.seeds))}"
-        return f"{self.dataset} ({shown}; {seeds})"
+        return f"{self.dataset}{f'[{options}]' if options else ''} ({shown}; {seeds})"
 
 
 # -- statistics -------------------------------------------------------------------------------------------
