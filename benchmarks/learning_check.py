@@ -24,15 +24,13 @@ from pathlib import Path
 import torch
 
 from petbench.data.protocol import Protocol
+from petbench.options import parse_assignments
 from petbench.plugins import get_host
 from petbench.runner import RunConfig, execute
 
-#: what "shortened schedule" means per method: ``steps`` -> options on top of the paper preset.
-#: Each schedule keeps the paper's shape where it has one (Cycle-GAN: constant, then linear
-#: decay over the second half; the group's x0.98 decay is negligible over 4 epochs).
-
-
 def baseline_schedule(steps: int, batch_size: int | None = None, decay: bool = False) -> dict:
+    """``steps`` over 4 epochs; ``decay``: Cycle-GAN's shape (constant, then linear decay over the
+    second half). The group's x0.98 per-epoch decay after epoch 50 does not start in 4 epochs."""
     epochs = 4
     options = {"epochs": epochs, "steps_per_epoch": max(1, steps // epochs)}
     if decay:
@@ -42,7 +40,8 @@ def baseline_schedule(steps: int, batch_size: int | None = None, decay: bool = F
     return options
 
 
-def s3pet_schedule(steps: int, stage1_steps: int | None = None, batch_size: int | None = None) -> dict:
+def s3pet_schedule(steps: int, batch_size: int | None = None, stage1_steps: int | None = None) -> dict:
+    """One epoch of ``steps`` per stage (the paper's constant learning rate)."""
     stage1 = stage1_steps if stage1_steps is not None else steps
     options = {"stage1_epochs": 1, "stage1_steps_per_epoch": max(1, stage1),
                "stage2_epochs": 1, "stage2_steps_per_epoch": max(1, steps)}
@@ -82,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-test", type=int, default=2)
     parser.add_argument("--n-unpaired", type=int, default=4)
     parser.add_argument("-o", "--option", action="append", default=[], help="extra method option key=value")
+    parser.add_argument("--preset", default="paper", help="the preset trained (default: paper)")
+    parser.add_argument("--no-schedule", action="store_true",
+                        help="keep the preset's schedule (only -o options change it)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--results", type=Path, help="keep the run records here (default: a temporary folder)")
     args = parser.parse_args(argv)
-
-    from petbench.options import parse_assignments
-
     methods = list(CHECKS) if "all" in args.method else args.method
     unknown = [m for m in methods if m not in CHECKS]
     if unknown:
@@ -114,12 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         for method in methods:
             default_steps, batch_size, schedule = CHECKS[method]
             steps = args.steps or default_steps
-            options = {**schedule(steps, args.batch_size or batch_size), **extra}
+            options = {} if args.no_schedule else schedule(steps, args.batch_size or batch_size)
+            options = {**options, **extra}
             for seed in args.seed or [0]:
-                record = run(method, options, seed, "paper")
+                record = run(method, options, seed, args.preset)
                 psnr = psnr_of(record)
                 verdict = "beats the input" if psnr > lpet else "DOES NOT beat the input"
-                print(f"{method} seed {seed}: {steps} steps, options {options}: PSNR {psnr:.2f} dB "
+                print(f"{method} ({args.preset}) seed {seed}: options {options}: PSNR {psnr:.2f} dB "
                       f"({psnr - lpet:+.2f} dB vs lpet) -> {verdict}", flush=True)
                 if psnr <= lpet:
                     failed.append((method, seed))
