@@ -20,6 +20,7 @@ from .data.slices import TrainingData, to_slices
 from .data.volume_checks import degenerate
 from .engine import train
 from .engine.checkpoint import derive_seed, seed_everything
+from .engine.compile import compile_method
 from .engine.device import resolve_device, resolve_precision
 from .errors import PluginError, PluginRunError, TrainingDiverged, UserError
 from .evaluation import predict_volume
@@ -52,6 +53,7 @@ class RunConfig:
     precision: str = "auto"
     metrics: list[str] | None = None  # None = every registered metric
     save_predictions: bool = True
+    compile: bool = False  # torch.compile the method's modules (petbench.engine.compile); not in the identity
 
 
 def resolve_preset(preset: str, device: torch.device) -> tuple[str, str]:
@@ -123,6 +125,10 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
         method.nets.to(device)
         stages = method.stages()
     validate_stages(stages, method)
+    compiled = None
+    if config.compile:  # after stages(): its optimisers and any copies of modules exist
+        with plugin_code("method", method_entry, "compilation"):
+            compiled = compile_method(method, stages, device, amp_dtype).as_dict()
     check_protocol_feeds(method.name, stages, splits)
     with RunLock(results_dir, run_id, wait=wait, on_wait=lambda busy: log(f"{busy}; waiting")):
         existing = RunRecord.load(run_dir)
@@ -135,12 +141,14 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
             return existing
         return train_and_record(host, config, results_dir, run_dir, identity, method, stages, splits, method_entry,
                                 dataset, dataset_entry, metrics, metric_entries, parameters, extras, device,
-                                amp_dtype, preset, preset_note, force=force, progress=progress, log=log, warn=warn)
+                                amp_dtype, preset, preset_note, force=force, progress=progress, log=log, warn=warn,
+                                compiled=compiled)
 
 
 def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, identity: dict, method, stages,
                      splits, method_entry: Entry, dataset, dataset_entry: Entry, metrics, metric_entries, parameters,
-                     extras, device, amp_dtype, preset, preset_note, *, force, progress, log, warn) -> RunRecord:
+                     extras, device, amp_dtype, preset, preset_note, *, force, progress, log, warn,
+                     compiled: dict | None = None) -> RunRecord:
     run_id = run_dir.name
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -151,7 +159,7 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
         "config": {"method": method.name, "method_options": method.options, "dataset": dataset.name,
                    "dataset_options": dataset.options, "protocol": config.protocol.as_dict(), "seed": config.seed,
                    "metrics": [m.name for m in metrics], "preset": preset, "preset_requested": config.preset,
-                   "device": str(device),
+                   "device": str(device), "compile": compiled,
                    "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32"},
         "method": {"name": method.name, "plugin": method_entry.plugin, "dist": method_entry.dist,
                    "description": method_entry.description, "options": method.options,

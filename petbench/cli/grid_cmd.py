@@ -8,7 +8,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import UserError
-from ..grids.executors import LocalExecutor, SlurmOptions, SubmititExecutor, parse_time_min, resolve_workers
+from ..grids.executors import (LocalExecutor, SlurmOptions, SubmititExecutor, parse_time_min, resolve_per_gpu,
+                               resolve_workers)
 from ..grids.run_grid import Plan, plan_grid, resolve_grid_preset, run_grid
 from ..grids.spec import parse_entry, parse_int_list, resolve_grid
 from ..options import parse_assignments
@@ -46,6 +47,11 @@ def grid(
                                  "local executor: SLURM's code path without a cluster)."),
     workers: str = typer.Option("auto", "--workers", help="local: parallel workers; auto = one per visible GPU "
                                 "(one at a time without GPUs)."),
+    workers_per_gpu: int = typer.Option(1, "--workers-per-gpu", help="Cells that share each GPU at once (on the "
+                                        "CPU: cells at once); on SLURM, chains each job runs at once per GPU. "
+                                        "Cells sharing a stage stay in order."),
+    compile_modules: bool = typer.Option(False, "--compile", help="torch.compile each method's modules (CUDA "
+                                         "graphs on a GPU); off by default, not part of a run's identity."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default auto)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="auto, fp32, bf16 or fp16."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed cells again (resuming their checkpoint)."),
@@ -100,7 +106,8 @@ def grid(
         n_test=n_test, n_unpaired=parse_int_list(n_unpaired, "--n-unpaired") if n_unpaired is not None else None,
         split_seed=split_seed,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
-        device=device, precision=precision, save_predictions=False if no_predictions else None)
+        device=device, precision=precision, save_predictions=False if no_predictions else None,
+        compile=True if compile_modules else None)
     wanted = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     if wanted:
         known = {m.name for m in spec.methods} | {m.label for m in spec.methods}
@@ -121,7 +128,7 @@ def grid(
         return
 
     if executor == "local":
-        runner = LocalExecutor(workers=resolve_workers(workers), progress=not quiet)
+        runner = LocalExecutor(workers=resolve_workers(workers, workers_per_gpu), progress=not quiet)
     else:
         options = SlurmOptions(partition=partition, gpus_per_job=gpus_per_job, cpus_per_job=cpus_per_job,
                                mem_gb=mem_gb, time_min=parse_time_min(time_limit), array_parallelism=array_parallelism,
@@ -130,7 +137,8 @@ def grid(
         folder = slurm_folder or (Path(results) / ".grids" / safe_name(spec.name) / "jobs")
         runner = SubmititExecutor(folder=Path(folder), options=options,
                                   cluster="slurm" if executor == "slurm" else "local",
-                                  name="slurm" if executor == "slurm" else "submitit-local")
+                                  name="slurm" if executor == "slurm" else "submitit-local",
+                                  per_gpu=resolve_per_gpu(workers_per_gpu))
     try:
         outcome = run_grid(host, plan, runner, retry_failed=retry_failed, force=force, methods=wanted,
                            wait_for_jobs=wait_for_jobs, log=log)

@@ -36,6 +36,8 @@ def run(
     wait: bool = typer.Option(False, "--wait", help="If another process is running this run, wait for it "
                               "(default: say which process and exit with code 2)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    compile_modules: bool = typer.Option(False, "--compile", help="torch.compile the method's modules (CUDA graphs "
+                                         "on a GPU); off by default, not part of the run's identity."),
 ) -> None:
     """Train METHOD on DATASET under the semi-supervised protocol, evaluate, and record the run."""
     writable_dir(results, "--results")
@@ -47,7 +49,7 @@ def run(
         protocol=Protocol(n_train=n_train, n_test=n_test, n_unpaired=n_unpaired, split_seed=split_seed, drf=drf),
         seed=seed, preset=preset, device=device, precision=precision,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
-        save_predictions=not no_predictions)
+        save_predictions=not no_predictions, compile=compile_modules)
     console = Console()
     log = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
     if config.metrics:

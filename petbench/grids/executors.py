@@ -4,10 +4,15 @@ through submitit (each job a chain of cells; a preempted or timed-out job is req
 A *job* is a :class:`CellJob`: a short chain of cells run in order in one process. Cells that share a
 trained stage (a ``reuse_key``, e.g. the S3PET variants' Stage I) are put in the same chain so the
 stage is trained once and reused from ``<results>/.stages/``; every other cell is a chain of one.
+
+Several chains can share a device: locally ``--workers-per-gpu K`` runs K worker processes per GPU
+(K at once on the CPU); on SLURM it makes each job a :class:`ParallelJob` of K chains per GPU of the
+job, run at once. Either way one chain stays in one process, so cells that share a stage run in order.
 """
 from __future__ import annotations
 
 import os
+import signal
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -150,28 +155,49 @@ def visible_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def resolve_workers(workers: str | int) -> int:
-    """``auto`` = one worker per visible GPU when there are several, else 1 (in this process)."""
+def resolve_per_gpu(per_gpu: int) -> int:
+    if isinstance(per_gpu, bool) or not isinstance(per_gpu, int) or per_gpu < 1:
+        raise UserError(f"--workers-per-gpu must be a whole number of at least 1, not {per_gpu!r}")
+    return per_gpu
+
+
+def resolve_workers(workers: str | int, per_gpu: int = 1) -> int:
+    """``auto`` = ``per_gpu`` workers per visible GPU (``per_gpu`` at once on the CPU), else the number
+    given; ``auto`` with ``per_gpu`` 1 and at most one GPU is 1 (in this process)."""
+    per_gpu = resolve_per_gpu(per_gpu)
     if isinstance(workers, str):
         if workers.strip().lower() == "auto":
-            return max(1, visible_gpus())
+            return max(1, visible_gpus()) * per_gpu
         try:
             workers = int(workers)
         except ValueError:
             raise UserError(f"--workers {workers!r} is not valid: use auto or a number") from None
     if workers < 1:
         raise UserError(f"--workers must be at least 1, not {workers}")
+    if per_gpu > 1:
+        raise UserError(f"give --workers {workers} or --workers-per-gpu {per_gpu}, not both "
+                        "(--workers-per-gpu K runs K workers on each visible GPU, K on the CPU)")
     return workers
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # a SLURM job's allocation, not the whole node
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 _WORKER: dict = {}
 
 
 def _init_worker(slots, threads: int) -> None:
-    """Runs once in each worker process: take a GPU (or none) and a share of the CPU threads."""
+    """Runs once in each worker process: take a GPU (or none) and a share of the CPU threads. SLURM's
+    preemption signal is the parent's to handle (it requeues the job); a worker keeps its cell going."""
     gpu = slots.get()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    if hasattr(signal, "SIGUSR2"):
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(max(1, threads))
@@ -182,10 +208,51 @@ def _run_in_worker(job: CellJob) -> list[dict]:
     return job(log=lambda _line: None)
 
 
+def run_pool(jobs: list[CellJob], workers: int, on_outcome: Callable[[dict], None], log: Log = print,
+             host_factory: HostFactory | None = None) -> None:
+    """Run ``jobs`` in ``workers`` processes, at most ``workers`` at once; worker ``i`` takes visible
+    GPU ``i % GPUs``, so ``k`` workers per GPU share each one. A chain runs in one worker, in order."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    gpus = visible_gpus()
+    workers = max(1, min(workers, len(jobs)))
+    slots = context.Queue()
+    for index in range(workers):
+        slots.put(index % gpus if gpus else None)
+    threads = max(1, usable_cpus() // workers)
+    for job in jobs:
+        job.progress = False
+        if host_factory is not None:
+            job.host_factory = host_factory
+    log(f"{len(jobs)} jobs on {workers} workers ({f'{gpus} GPUs' if gpus else 'CPU'})")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                               initargs=(slots, threads))
+    try:
+        pending = {pool.submit(_run_in_worker, job): job for job in jobs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = pending.pop(future)
+                try:
+                    outcomes = future.result()
+                except Exception as exc:  # the worker died: its cells are failed, the others go on
+                    outcomes = [{"key": key, "status": "failed", "error": f"worker: {type(exc).__name__}: {exc}"}
+                                for key in job.keys]
+                for outcome in outcomes:
+                    on_outcome(outcome)
+    except BaseException:  # Ctrl-C, or a SLURM job exiting to be requeued: stop the workers, do not wait
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()  # their records stay "running": the next run resumes them
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
 @dataclass
 class LocalExecutor:
     """Sequential in this process (``workers=1``: progress bars, the caller's plugin host), or a pool
-    of worker processes, one per GPU when there are GPUs (each sees only its own)."""
+    of worker processes spread over the visible GPUs, several per GPU with ``--workers-per-gpu``."""
 
     workers: int = 1
     progress: bool = True
@@ -199,36 +266,61 @@ class LocalExecutor:
                 job.progress = self.progress
                 job(host, log=log, on_outcome=on_outcome)
             return
-        self._run_pool(jobs, on_outcome, log)
+        run_pool(jobs, self.workers, on_outcome, log, self.host_factory)
 
-    def _run_pool(self, jobs: list[CellJob], on_outcome, log) -> None:
-        import multiprocessing
 
-        context = multiprocessing.get_context("spawn")
-        gpus = visible_gpus()
-        slots = context.Queue()
-        for index in range(self.workers):
-            slots.put(index % gpus if gpus else None)
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        for job in jobs:
-            job.progress = False
-            if self.host_factory is not None:
-                job.host_factory = self.host_factory
-        log(f"{len(jobs)} jobs on {self.workers} workers ({f'{gpus} GPUs' if gpus else 'CPU'})")
-        with ProcessPoolExecutor(max_workers=self.workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(slots, threads)) as pool:
-            pending = {pool.submit(_run_in_worker, job): job for job in jobs}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = pending.pop(future)
-                    try:
-                        outcomes = future.result()
-                    except Exception as exc:  # the worker died: its cells are failed, the others go on
-                        outcomes = [{"key": key, "status": "failed", "error": f"worker: {type(exc).__name__}: {exc}"}
-                                    for key in job.keys]
-                    for outcome in outcomes:
-                        on_outcome(outcome)
+class ParallelJob:
+    """Several chains run at once in one submitit job, sharing its GPU(s): ``workers`` processes, each
+    taking one chain at a time (a chain's cells stay in order). submitit requeues it as a whole on
+    preemption; finished cells are skipped and interrupted ones resume (as for :class:`CellJob`)."""
+
+    def __init__(self, jobs: list[CellJob], workers: int) -> None:
+        self.jobs = list(jobs)
+        self.workers = workers
+        self.host_factory: HostFactory | None = None
+        self.progress = False
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for job in self.jobs for key in job.keys]
+
+    @property
+    def tasks(self) -> list[CellTask]:
+        return [task for job in self.jobs for task in job.tasks]
+
+    def __call__(self, host: PluginHost | None = None, log: Log = print,
+                 on_outcome: Callable[[dict], None] | None = None) -> list[dict]:
+        outcomes: list[dict] = []
+
+        def collect(outcome: dict) -> None:
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+
+        for job in self.jobs:
+            job.host_factory = job.host_factory or self.host_factory
+        run_pool(self.jobs, self.workers, collect, log)
+        return outcomes
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        from submitit.helpers import DelayedSubmission
+
+        for job in self.jobs:
+            job.attempt += 1
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+def bundle(jobs: list[CellJob], groups: list[list], per_job: int, workers: int) -> tuple[list, list[list]]:
+    """Consecutive chains, ``per_job`` at a time, as one :class:`ParallelJob` each (``workers``
+    processes); ``groups`` (the chains' cells) are merged the same way."""
+    if per_job <= 1:
+        return jobs, groups
+    bundled, merged = [], []
+    for start in range(0, len(jobs), per_job):
+        part = jobs[start:start + per_job]
+        bundled.append(part[0] if len(part) == 1 else ParallelJob(part, workers))
+        merged.append([cell for group in groups[start:start + per_job] for cell in group])
+    return bundled, merged
 
 
 # -- submitit (SLURM, or submitit's local executor) ---------------------------------------------------------
@@ -316,6 +408,12 @@ class SubmititExecutor:
     host_factory: HostFactory | None = None
     poll_s: float = 2.0
     name: str = "slurm"
+    per_gpu: int = 1  # --workers-per-gpu: chains a job runs at once on each of its GPUs
+
+    def bundle(self, jobs: list[CellJob], groups: list[list]) -> tuple[list, list[list]]:
+        """Jobs of ``per_gpu`` × GPUs-per-job chains each, run at once (one chain per job when 1)."""
+        per_job = self.per_gpu * max(1, self.options.gpus_per_job)
+        return bundle(jobs, groups, per_job, per_job)
 
     def make_executor(self):
         import submitit

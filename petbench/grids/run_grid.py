@@ -274,6 +274,8 @@ def run_grid(host: PluginHost, plan: Plan, executor: LocalExecutor | SubmititExe
     todo = select(plan, retry_failed=retry_failed, force=force, methods=methods)
     groups = chains(todo)
     jobs = [CellJob([p.task for p in group], plan.results, force=force) for group in groups]
+    if isinstance(executor, SubmititExecutor):  # --workers-per-gpu: several chains per SLURM job
+        jobs, groups = executor.bundle(jobs, groups)
     by_key = {p.cell.key: p for p in plan.cells}
     total = len(todo)
     done = [0]

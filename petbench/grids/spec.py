@@ -134,6 +134,7 @@ class GridSpec:
     save_predictions: bool = True
     device: str = "auto"
     precision: str = "auto"
+    compile: bool = False  # --compile: like the device, not part of a cell's run identity
 
     def __post_init__(self) -> None:
         if not self.methods:
@@ -178,7 +179,7 @@ class GridSpec:
                          dataset_options=dict(cell.dataset.options), protocol=self.protocol(cell), seed=cell.seed,
                          preset=preset or self.preset, device=self.device, precision=self.precision,
                          metrics=list(self.metrics) if self.metrics else None,
-                         save_predictions=self.save_predictions)
+                         save_predictions=self.save_predictions, compile=self.compile)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "table": self.table, "methods": [m.as_dict() for m in self.methods],
