@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -81,9 +82,32 @@ class ThreeStageMethod(Method):
         return self.forward(lpet).clamp_min(0)
 
 
+class SlowLoggedMethod(ThreeStageMethod):
+    """The three-stage toy, slowed down, noting each training stage it starts in $PETBENCH_TRAIN_LOG
+    (to count how often a cell is trained when several processes share a results folder)."""
+
+    name = "slow-logged"
+
+    def stages(self):
+        stages = super().stages()
+        for stage in stages:
+            stage.step = self.logged(stage.name, stage.step)
+        return stages
+
+    def logged(self, stage_name, step):
+        def wrapped(batch, ctx):
+            if ctx.step_index == 0:
+                with open(os.environ["PETBENCH_TRAIN_LOG"], "a") as log:
+                    log.write(f"{self.options['variant']} {stage_name} {os.getpid()}\n")
+            time.sleep(float(os.environ.get("PETBENCH_STEP_SLEEP", "0.02")))
+            return step(batch, ctx)
+        return wrapped
+
+
 @hookimpl
 def register_methods(register):
     register(ThreeStageMethod)
+    register(SlowLoggedMethod)
 
 
 # A zygote: one fresh interpreter imports torch and petbench once, runs no torch op, and forks a child per
@@ -210,7 +234,10 @@ def outcome(results: Path) -> dict:
         assert record["status"] == "finished", (run_dir.name, record.get("error"))
         nets = load_plain(run_dir / "checkpoints" / "last.pt")["nets"]
         rows = pd.read_csv(run_dir / "metrics.csv").sort_values(["subject", "metric"]).reset_index(drop=True)
-        found[run_dir.name] = {"nets": nets, "rows": rows}
+        history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+        for entry in history:
+            entry.pop("seconds")  # wall time: the only part of an entry a resume may change
+        found[run_dir.name] = {"nets": nets, "rows": rows, "history": history}
     return found
 
 
@@ -221,6 +248,7 @@ def assert_identical(a: dict, b: dict) -> None:
         for key, value in a[run_id]["nets"].items():
             assert torch.equal(value, b[run_id]["nets"][key]), f"{run_id}: {key} differs"
         pd.testing.assert_frame_equal(a[run_id]["rows"], b[run_id]["rows"], check_exact=True)
+        assert a[run_id]["history"] == b[run_id]["history"], f"{run_id}: history.jsonl differs"
 
 
 SIGKILLED = -signal.SIGKILL

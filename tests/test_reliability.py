@@ -199,3 +199,88 @@ def test_the_lock_dies_with_its_process(tmp_path):
     assert subprocess.run([sys.executable, "-c", code]).returncode == SIGKILLED
     with RunLock(tmp_path, "x"):  # free again
         pass
+
+
+CONCURRENT = """
+import sys; sys.path.insert(0, {here!r})
+import kill_matrix, petbench.cli.run_cmd as run_cmd
+from petbench.testing.toys import TOY_PLUGIN, isolated_host
+from petbench.cli import create_app
+host = isolated_host(TOY_PLUGIN, kill_matrix)
+app = create_app(host)
+sys.argv = ["petbench"] + {args!r}
+app()
+"""
+
+
+def spawn(tmp_path, args, log, step_sleep=0.02):
+    import subprocess
+    import sys
+    env = {**os.environ, "PETBENCH_TRAIN_LOG": str(log), "OMP_NUM_THREADS": "1", "PETBENCH_STEP_SLEEP": str(step_sleep)}
+    code = CONCURRENT.format(here=str(kill_matrix.HERE), args=[str(a) for a in args])
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+
+
+def slow_run_args(results, variant="a", *extra):
+    return ["run", "--method", "slow-logged", "--dataset", "tiny", "-D", "n_subjects=8", "-D", "size=12", "-D",
+            "depth=3", "--n-train", "3", "--n-test", "2", "--n-unpaired", "0", "--drf", "4", "--seed", "3",
+            "--preset", "quick", "-o", f"variant={variant}", "-q", "--results", results, *extra]
+
+
+def wait_for_log(log, timeout=300):
+    import time
+    end = time.time() + timeout
+    while time.time() < end and not (log.exists() and log.read_text()):
+        time.sleep(0.05)
+    assert log.exists() and log.read_text(), "the first process never started training"
+
+
+def test_two_identical_runs_at_once_train_once(tmp_path):
+    log, results = tmp_path / "trained.log", tmp_path / "results"
+    first = spawn(tmp_path, slow_run_args(results), log, step_sleep=2.0)  # ~20 s of training
+    wait_for_log(log)  # the first one is training
+    second = spawn(tmp_path, slow_run_args(results), log)
+    out2, err2 = second.communicate(timeout=300)
+    assert second.returncode == 2, (out2[-300:], log.read_text(), first.poll())
+    assert err2.count("Error:") == 1 and "is in progress in process" in err2 and "Traceback" not in err2
+    waiter = spawn(tmp_path, slow_run_args(results, "a", "--wait"), log)
+    out1, err1 = first.communicate(timeout=300)
+    out3, err3 = waiter.communicate(timeout=300)
+    assert first.returncode == 0 and waiter.returncode == 0, (err1, err3)
+    assert "already finished" in out3
+    assert sorted(log.read_text().split("\n")[:-1]) == sorted(
+        f"a {stage} {first.pid}" for stage in ("pretrain", "supervised", "finetune-a"))
+
+
+GRID_TOML = """
+name = "busy"
+methods = ["slow-logged[variant=a,b,c]"]
+datasets = ["tiny[n_subjects=8;size=12;depth=3]"]
+drfs = [4]
+seeds = [3]
+preset = "quick"
+
+[protocol]
+n_train = 3
+n_test = 2
+n_unpaired = 0
+"""
+
+
+def test_two_grids_on_one_folder_never_train_a_cell_twice(tmp_path):
+    log, results = tmp_path / "trained.log", tmp_path / "results"
+    spec = tmp_path / "busy.toml"
+    spec.write_text(GRID_TOML)
+    args = ["grid", str(spec), "--results", str(results)]
+    grids = [spawn(tmp_path, args, log, step_sleep=1.0)]  # ~10 s a cell: the second grid arrives mid-grid
+    wait_for_log(log)
+    grids.append(spawn(tmp_path, args, log, step_sleep=1.0))
+    outputs = [g.communicate(timeout=600) for g in grids]
+    assert all(g.returncode == 0 for g in grids), outputs
+    lines = log.read_text().split("\n")[:-1]
+    starts = [tuple(line.split()[:2]) for line in lines]
+    assert len(starts) == len(set(starts)), lines  # every (variant, stage) trained once across both grids
+    assert {v for v, _ in starts} == {"a", "b", "c"}
+    assert len({line.split()[2] for line in lines}) == 2, lines  # both grids trained some of the cells
+    assert all("3 cells: 3 finished" in out + err for out, err in outputs), outputs
