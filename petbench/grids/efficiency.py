@@ -71,8 +71,9 @@ class Curves:
     def reference(self) -> Line | None:
         return next((line for line in self.lines if line.is_input), None)
 
-    def describe(self) -> str:
-        options = ",".join(f"{k}={v}" for k, v in self.setting["options"].items() if k != "data_root")
+    def describe(self, options: bool = True) -> str:
+        options = ",".join(f"{k}={v}" for k, v in self.setting["options"].items() if k != "data_root") \
+            if options else ""
         shown = ", ".join(f"{'DRF' if k == 'drf' else k} {v}" for k, v in self.setting["protocol"].items()
                           if k not in {"split_seed", "n_train_pool"} and v is not None)
         seeds = f"seed{'s' if len(self.seeds) > 1 else ''} {', '.join(map(str, self.seeds))}"
@@ -204,7 +205,7 @@ def draw_curves(curves: Curves):
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     spread = "error bars: std of the per-seed means" if len(curves.seeds) > 1 else "one seed: no spread shown"
-    fig.suptitle(f"{curves.describe()}: mean over test subjects; {spread}", fontsize=8.5)
+    fig.suptitle(f"{curves.describe(options=False)}: mean over test subjects; {spread}", fontsize=8.5)
     return fig, axes[0]
 
 
