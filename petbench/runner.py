@@ -20,6 +20,7 @@ from .data.slices import TrainingData, to_slices
 from .data.volume_checks import degenerate
 from .engine import train
 from .engine.checkpoint import derive_seed, seed_everything
+from .engine.allocator import tune_allocator
 from .engine.compile import compile_method
 from .engine.device import resolve_device, resolve_precision
 from .errors import PluginError, PluginRunError, TrainingDiverged, UserError
@@ -95,6 +96,7 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
     traceback)."""
     results_dir = Path(results_dir)
     warn = warn or log
+    tune_allocator()  # once per process (grid workers too); see petbench/engine/allocator.py
     device = resolve_device(config.device)
     amp_dtype = resolve_precision(config.precision, device)
     preset, preset_note = resolve_preset(config.preset, device)

@@ -11,6 +11,7 @@ import traceback
 import typer
 from typer.core import TyperGroup
 
+from ..engine.allocator import tune_allocator
 from ..errors import PluginError, PluginRunError, TrainingDiverged, UserError
 from ..plugins import PluginHost, env_flag, get_plugin_manager, set_host
 
@@ -85,6 +86,7 @@ def show_warnings() -> None:
 
 
 def main() -> None:
+    tune_allocator()  # before any large allocation (docs/reproducing.md, "What it costs")
     show_warnings()
     try:
         app = create_app()
