@@ -149,7 +149,15 @@ ZYGOTE = textwrap.dedent("""
                 real_volume(*a, **k)
                 hit()
             petbench.runner.save_volume = save_volume
-        kill_matrix.run_all(job["results"], job["configs"], job["plugins"])
+        if job.get("argv"):  # a CLI command (e.g. a grid) on the same host
+            from petbench.cli import create_app
+            try:
+                create_app(kill_matrix.build_host(job["plugins"]))(args=job["argv"])
+            except SystemExit as exit:
+                if exit.code:
+                    raise
+        else:
+            kill_matrix.run_all(job["results"], job["configs"], job["plugins"])
         return count[0]
 
     for line in sys.stdin:
@@ -185,8 +193,11 @@ class Zygote:
                                         stdout=subprocess.PIPE, text=True, env=env)
         return self
 
-    def run(self, results: Path, configs: list[dict], mode: str = "", at: int = 0, plugins: tuple[str, ...] = ()):
-        job = {"results": str(results), "configs": configs, "mode": mode, "at": at, "plugins": list(plugins)}
+    def run(self, results: Path, configs: list[dict], mode: str = "", at: int = 0, plugins: tuple[str, ...] = (),
+            argv: list[str] | None = None):
+        """Run ``configs`` one after the other (or the CLI command ``argv``) in a forked child."""
+        job = {"results": str(results), "configs": configs, "mode": mode, "at": at, "plugins": list(plugins),
+               "argv": [str(a) for a in argv] if argv else None}
         self.process.stdin.write(json.dumps(job) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()

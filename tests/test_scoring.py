@@ -197,3 +197,22 @@ def test_a_released_install_is_identified_by_its_version_alone():
     assert source_fingerprint(TinyMethod, "") is not None  # in-process: its file
     assert source_fingerprint(TinyMethod, "no-such-dist-installed==1.0") is not None  # not installed: a tree
     assert source_fingerprint(TinyMethod, "pip==" + __import__("pip").__version__) is None  # a release
+
+
+def test_a_metric_plugin_installed_later_leaves_a_grid_finished(tmp_path):
+    spec = tmp_path / "mine.toml"
+    spec.write_text('name = "mine"\nmethods = ["lpet", "tiny-cnn[epochs=1]"]\ndatasets = ["tiny[n_subjects=6]"]\n'
+                    'drf = 4\npreset = "quick"\n[protocol]\nn_train = 2\nn_test = 3\nn_unpaired = 0\n')
+    results = tmp_path / "results"
+    first = cli(isolated_host(TOY_PLUGIN), "grid", spec, "--results", results)
+    assert first.exit_code == 0 and "2 cells: 2 finished" in first.output, first.output
+    host = isolated_host(TOY_PLUGIN, metric_plugin())
+    status = cli(host, "grid", spec, "--results", results, "--status")
+    assert "2 cells: 2 finished" in status.output, status.output
+    before = {p.name: RunRecord.load(p).data["started_at"] for p in results.iterdir() if (p / "run.json").exists()}
+    again = cli(host, "grid", spec, "--results", results)  # scores the new metric, trains nothing
+    assert again.exit_code == 0 and "nothing to run" in again.output, again.output
+    assert again.output.count("scoring mae") == 2
+    for run_id, started in before.items():
+        record = RunRecord.load(results / run_id)
+        assert record.data["started_at"] == started and "mae" in record.data["metrics"]

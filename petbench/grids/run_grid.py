@@ -32,6 +32,7 @@ from ..atomic import atomic_write_json
 from ..results.record import RunRecord
 from ..results.identity import run_id_for, run_identity
 from ..runner import resolve_preset
+from ..scoring import score_record
 from .executors import CellJob, CellTask, LocalExecutor, SubmititExecutor, slurm_job_active
 from .spec import Cell, GridSpec
 
@@ -230,6 +231,18 @@ def select(plan: Plan, *, retry_failed: bool = False, force: bool = False,
     return chosen
 
 
+def score_finished(host: PluginHost, plan: Plan, cells: list[PlannedCell], log: Log) -> None:
+    """A finished cell that lacks a metric of the grid (e.g. one a plugin installed since) is scored from
+    its saved predictions, never retrained; a metric that raises is said and left out."""
+    wanted = list(plan.spec.metrics) if plan.spec.metrics else host.metrics.names()
+    for planned in cells:
+        record = RunRecord.load(plan.results / planned.task.run_id)
+        lacking = [m for m in wanted if record is not None and m not in record.scored_metrics()]
+        if lacking:
+            log(f"  scoring {', '.join(lacking)}: {planned.cell.title}")
+            score_record(host, record, lacking, device=resolve_device(plan.spec.device), progress=False, log=log)
+
+
 def chains(cells: list[PlannedCell]) -> list[list[PlannedCell]]:
     """Group cells that share a trained stage (same stage-cache key) so that one job runs them in order;
     the others are chains of one. Order within and between chains follows the grid."""
@@ -272,6 +285,8 @@ def run_grid(host: PluginHost, plan: Plan, executor: LocalExecutor | SubmititExe
     """Run the selected cells of ``plan`` with ``executor``; the plan's statuses are refreshed at the end."""
     state = GridState(plan.results, plan.spec.name)
     todo = select(plan, retry_failed=retry_failed, force=force, methods=methods)
+    if not force:
+        score_finished(host, plan, [p for p in plan.cells if p.status == "finished"], log)
     groups = chains(todo)
     jobs = [CellJob([p.task for p in group], plan.results, force=force) for group in groups]
     if isinstance(executor, SubmititExecutor):  # --workers-per-gpu: several chains per SLURM job
