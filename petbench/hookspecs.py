@@ -45,3 +45,15 @@ def run_finished(record):
     ``record`` is a :class:`petbench.results.RunRecord`: its ``status``, ``config``,
     ``summary`` (metric -> mean/std) and ``path``. Use it to log to an experiment tracker.
     """
+
+
+@hookspec
+def epoch_finished(record, stage, epoch, losses, validation):
+    """Called after each trained epoch (not for epochs a resumed run had already trained).
+
+    ``record`` is the run's :class:`petbench.results.RunRecord` (status ``running``); ``stage`` the
+    stage's name; ``epoch`` its number within the stage, from 1; ``losses`` the epoch's mean of each
+    loss the stage's step returned; ``validation`` ``{metric: score}`` when the host scored the
+    validation subjects at this epoch, else None. The same entries are in the run's
+    ``history.jsonl``. An implementation that raises is named in one line; the run goes on.
+    """

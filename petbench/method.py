@@ -5,6 +5,7 @@ A method never sees a test standard-dose image: the host owns evaluation and cal
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -20,24 +21,84 @@ from .options import resolve_options
 SOURCES = {"paired": ("lpet", "spet"), "unpaired_lpet": ("lpet_u",), "unpaired_spet": ("spet_u",)}
 
 
-class TrainContext:
-    """Handed to a stage's ``step``: mixed precision and optimiser steps done the same for all."""
+def steps_for(count: int, batch_size: int, cap: int | None = None) -> int:
+    """Steps in one epoch of a stage whose first source has ``count`` slices: one pass in batches of
+    ``batch_size`` (at least one step), at most ``cap`` (a stage's ``steps_per_epoch``) when given."""
+    steps = max(1, count // batch_size)
+    return min(steps, cap) if cap else steps
 
-    def __init__(self, device: torch.device, amp_dtype: torch.dtype | None, scaler: torch.amp.GradScaler):
+
+class RunContext:
+    """What the host tells :meth:`Method.stages` about the run it is building stages for.
+
+    ``dataset`` (its name), ``drf``, ``device`` and ``amp_dtype`` are known at once; ``slice_shape``
+    (``(H, W)`` of a training slice) and :meth:`slices` / :meth:`steps_per_epoch` read the training
+    data, which the host loads on first use (so a method that never asks costs nothing)."""
+
+    def __init__(self, *, dataset: str, drf: int, device: torch.device, amp_dtype: torch.dtype | None = None,
+                 slice_shape: tuple[int, int] | Callable[[], tuple[int, int]] = (0, 0),
+                 slice_counts: Mapping[str, int] | Callable[[str], int] | None = None) -> None:
+        self.dataset = dataset
+        self.drf = drf
+        self.device = torch.device(device)
+        self.amp_dtype = amp_dtype
+        self._shape = slice_shape
+        self._counts = slice_counts or {}
+
+    @property
+    def slice_shape(self) -> tuple[int, int]:
+        shape = self._shape() if callable(self._shape) else self._shape
+        return tuple(int(n) for n in shape)
+
+    def slices(self, source: str = "paired") -> int:
+        """How many training slices the data source ``source`` (see :data:`SOURCES`) holds."""
+        if source not in SOURCES:
+            raise ValueError(f"unknown data source {source!r}; valid: {', '.join(SOURCES)}")
+        return int(self._counts(source) if callable(self._counts) else self._counts.get(source, 0))
+
+    def steps_per_epoch(self, sources: tuple[str, ...] = ("paired",), batch_size: int = 16,
+                        cap: int | None = None) -> int:
+        """The number of steps the engine will run per epoch for a stage with these fields."""
+        return steps_for(self.slices(sources[0]), batch_size, cap)
+
+
+class TrainContext:
+    """Handed to a stage's ``step``: mixed precision and optimiser steps done the same for all.
+
+    ``epoch`` (from 0) and ``step_index`` (from 0, counted over the whole stage) say where the step
+    is; ``steps_per_epoch`` and ``epochs`` how long the stage is; ``run`` is the stage's
+    :class:`RunContext`; ``scaler`` is the fp16 ``GradScaler`` (disabled otherwise), which
+    :meth:`backward_step` uses for you."""
+
+    def __init__(self, device: torch.device, amp_dtype: torch.dtype | None, scaler: torch.amp.GradScaler,
+                 run: RunContext | None = None, steps_per_epoch: int = 0, epochs: int = 0):
         self.device = device
         self.amp_dtype = amp_dtype
         self.scaler = scaler
+        self.run = run
+        self.steps_per_epoch = steps_per_epoch
+        self.epochs = epochs
         self.epoch = 0
         self.step_index = 0  # global step within the stage
         self.stepped = False  # whether an optimiser stepped since the engine last looked
 
     def backward_step(self, loss: torch.Tensor, *optimizers: torch.optim.Optimizer,
-                      retain_graph: bool = False) -> None:
-        """Zero grads, back-propagate ``loss`` (scaled under fp16) and step ``optimizers``."""
+                      retain_graph: bool = False, clip_grad_norm: float | None = None) -> None:
+        """Zero grads, back-propagate ``loss`` (scaled under fp16) and step ``optimizers``.
+
+        ``clip_grad_norm``: clip the gradients of all of ``optimizers``' parameters together to this
+        total L2 norm before stepping (under fp16 they are unscaled first, so the bound is on the true
+        gradients). No value is read to the host: clipping never waits for the GPU."""
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device_type=self.device.type, enabled=False):
             self.scaler.scale(loss).backward(retain_graph=retain_graph)
+        if clip_grad_norm is not None:
+            for optimizer in optimizers:
+                self.scaler.unscale_(optimizer)
+            params = [p for optimizer in optimizers for group in optimizer.param_groups for p in group["params"]
+                      if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
         for optimizer in optimizers:
             self.scaler.step(optimizer)
         self.stepped = True
@@ -58,6 +119,13 @@ class Stage:
     ``state`` names other objects the step keeps state in between steps (an image pool, an EMA):
     anything with ``state_dict()`` / ``load_state_dict()``, checkpointed with the optimisers so a
     resumed run continues exactly (state dicts of tensors and plain data only).
+
+    ``schedulers`` (name -> LR scheduler) are stepped by the engine once per epoch, or after every
+    step with ``schedulers_per="step"``. An entry may instead be a factory
+    ``f(total) -> scheduler`` that the engine calls before the first step with the number of times it
+    will step it (``epochs`` or ``epochs x`` the real steps per epoch), e.g. to size a cosine schedule.
+    ``steps_per_epoch`` is a cap: an epoch is one pass over the first source (at least one step), at
+    most this many steps.
     """
 
     name: str
@@ -71,6 +139,10 @@ class Stage:
     schedulers: dict[str, Any] = field(default_factory=dict)
     reuse_key: dict | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    schedulers_per: str = "epoch"  # "epoch" or "step": when the engine steps ``schedulers``
+
+
+SCHEDULE_UNITS = ("epoch", "step")
 
 
 class Method:
@@ -83,6 +155,11 @@ class Method:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    #: how tables and figures name the method (default: ``name``)
+    display_name: ClassVar[str | None] = None
+    #: where the method stands in the built-in paper tables: ``{table: position}``, e.g. ``{1: 20}``
+    #: (rows sorted by position; the method with the highest position is the table's reference)
+    table_places: ClassVar[dict[int, int]] = {}
     defaults: ClassVar[dict[str, Any]] = {}
     presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "quick": {}}
 
@@ -92,9 +169,12 @@ class Method:
         self.nets = nn.ModuleDict()  # every module the method owns; checkpointed and counted
 
     # -- what a method implements ----------------------------------------------------------
-    def stages(self) -> list[Stage]:
+    def stages(self, run: RunContext | None = None) -> list[Stage]:
         """The training stages, in order. The host calls this once per run, after it moved
-        ``self.nets`` to the training device, so optimisers are created here."""
+        ``self.nets`` to the training device, so optimisers are created here. ``run`` tells the
+        dataset, DRF, device and slice sizes; it is None when the host only inspects the stages
+        (grid planning, ``petbench check``'s static checks), so use it only for what a
+        schedule factory cannot say. A method may also define ``stages(self)`` without it."""
         return []
 
     def predict(self, lpet: torch.Tensor) -> torch.Tensor:
@@ -120,7 +200,8 @@ def validate_stages(stages: Any, method: Method) -> None:
     """Check what ``method.stages()`` returned before anything is written: a list of :class:`Stage`
     with unique names, a callable step, ``epochs`` and ``batch_size`` integers >= 1,
     ``steps_per_epoch`` None or >= 1, known sources, modules that are in ``method.nets``, a dict of
-    torch optimisers, a dict of schedulers (and of ``state`` objects) with ``state_dict``. A bad field
+    torch optimisers, a dict of schedulers (or scheduler factories) and of ``state`` objects with
+    ``state_dict``, ``schedulers_per`` "epoch" or "step". A bad field
     is a :class:`~petbench.errors.UserError` naming the method, the stage and the field (often a
     method option set out of range, e.g. ``-o epochs=0``)."""
     from .errors import UserError
@@ -177,10 +258,29 @@ def validate_stages(stages: Any, method: Method) -> None:
                 if field_name == "optimizers" and not isinstance(obj, torch.optim.Optimizer):
                     raise UserError(f"{where}: optimizer {name!r} is a {type(obj).__name__}, not a "
                                     "torch.optim.Optimizer")
+                if field_name == "schedulers" and is_scheduler_factory(obj):
+                    continue  # built and checked by the engine before the first step
                 if not (callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "load_state_dict", None))):
                     raise UserError(f"{where}: {field_name} entry {name!r} ({type(obj).__name__}) has no "
                                     "state_dict()/load_state_dict(), so it cannot be checkpointed")
                 if field_name == "schedulers" and not callable(getattr(obj, "step", None)):
                     raise UserError(f"{where}: scheduler {name!r} ({type(obj).__name__}) has no step()")
+        if getattr(stage, "schedulers_per", "epoch") not in SCHEDULE_UNITS:
+            raise UserError(f"{where}: schedulers_per={stage.schedulers_per!r} must be 'epoch' or 'step'")
         if stage.reuse_key is not None and not isinstance(stage.reuse_key, dict):
             raise UserError(f"{where}: reuse_key must be a dict or None, not {type(stage.reuse_key).__name__}")
+
+
+def is_scheduler_factory(obj: Any) -> bool:
+    """A ``Stage.schedulers`` entry that builds the scheduler (``f(total) -> scheduler``), not a scheduler."""
+    return callable(obj) and not callable(getattr(obj, "state_dict", None))
+
+
+def call_stages(method: Method, run: RunContext | None) -> Any:
+    """``method.stages(run)``, or ``method.stages()`` for a method written without the argument
+    (like a pluggy hook, a method takes the arguments it names)."""
+    try:
+        takes_run = bool(inspect.signature(method.stages).parameters)
+    except (TypeError, ValueError):
+        takes_run = True
+    return method.stages(run) if takes_run else method.stages()

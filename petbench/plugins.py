@@ -28,6 +28,7 @@ DEFAULT_PLUGINS = (
     "petbench.default_plugins.folder",
     "petbench.default_plugins.phantom",
     "petbench.default_plugins.paper_metrics",
+    "petbench.loggers.tensorboard",
 )
 
 ENTRY_POINT_GROUP = "petbench"
@@ -113,7 +114,7 @@ class PluginHost:
     # -- registries ----------------------------------------------------------------------
     @cached_property
     def registries(self) -> dict[str, Registry]:
-        registries = {kind: Registry(kind) for kind in ("dataset", "method", "metric")}
+        registries = {kind: Registry(kind, failures=self.failures) for kind in ("dataset", "method", "metric")}
         hooks = {"dataset": "register_datasets", "method": "register_methods", "metric": "register_metrics"}
         for name, info in list(self.infos.items()):
             plugin = self.pm.get_plugin(name)

@@ -45,6 +45,7 @@ class Registry:
 
     kind: str
     entries: dict[str, Entry] = field(default_factory=dict)
+    failures: list = field(default_factory=list)  # the host's PluginFailure list: why a name may be missing
 
     def add(self, entry: Entry) -> None:
         previous = self.entries.get(entry.name)
@@ -69,7 +70,7 @@ class Registry:
         try:
             return self.entries[name]
         except KeyError:
-            raise UserError(unknown_name_message(self.kind, name, self.names())) from None
+            raise UserError(unknown_name_message(self.kind, name, self.names()) + failure_note(self.failures)) from None
 
     def get(self, name: str) -> Any:
         return self.entry(name).load()
@@ -89,3 +90,14 @@ def validate_target(kind: str, target: Any, where: str) -> None:
     if not (isinstance(target, type) and issubclass(target, base)):
         raise PluginError(f"{where} registered {target!r} as a {kind}, but it is not a subclass of "
                           f"petbench.{base.__name__}")
+
+
+def failure_note(failures: list) -> str:
+    """For an unknown name: the plugins that failed to load (each may have been meant to supply it),
+    each with its distribution and the first line of its error, and where to see the rest."""
+    if not failures:
+        return ""
+    lines = [f"plugin {f.name!r} ({f.dist or 'in-process'}) failed at {f.stage}: "
+             f"{(f.error.strip().splitlines() or [''])[0]}" for f in failures]
+    return (" It may come from a plugin that failed to load: " + "; ".join(lines)
+            + ". Run `petbench plugins` for the traceback.")

@@ -16,16 +16,16 @@ from rich.progress import Progress
 
 from .data.nifti import save_volume
 from .data.protocol import Protocol, split_subjects
-from .data.slices import TrainingData, to_slices
-from .data.volume_checks import degenerate
 from .engine import train
+from .engine.selection import Selection
+from .engine.trainer import HISTORY_NAME, SYNC_EVERY
 from .engine.checkpoint import derive_seed, seed_everything
 from .engine.allocator import tune_allocator
 from .engine.compile import compile_method
 from .engine.device import resolve_device, resolve_precision
 from .errors import PluginError, PluginRunError, TrainingDiverged, UserError
 from .evaluation import predict_volume
-from .method import SOURCES, validate_stages
+from .method import call_stages, validate_stages
 from .plugins import PluginHost
 from .names import unknown_name_message
 from .registry import Entry
@@ -33,6 +33,7 @@ from .results.environment import environment
 from .results.identity import run_id_for, run_identity
 from .results.lock import RunLock
 from .results.record import RunRecord
+from .run_data import RunData, checked
 from .scoring import EVALUATION_SEED, metric_info, score_record, score_subject, summarise
 
 DEFAULT_RESULTS = Path("petbench-results")
@@ -54,6 +55,9 @@ class RunConfig:
     precision: str = "auto"
     metrics: list[str] | None = None  # None = every registered metric
     save_predictions: bool = True
+    # how the run is carried out, not what it computes (not part of the identity)
+    sync_every: int = SYNC_EVERY  # steps between reads of the losses to the host
+    predict_batch_size: int = 32  # slices per predict() call in evaluation
     compile: bool = False  # torch.compile the method's modules (petbench.engine.compile); not in the identity
 
 
@@ -104,6 +108,8 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
     metric_names = list(config.metrics or host.metrics.names())
     metrics = [host.metrics.get(name) for name in metric_names]
     metric_entries = {name: host.metrics.entry(name) for name in metric_names}
+    check_run_options(config)
+    validation_metric = host.metrics.get(config.protocol.val_metric) if config.protocol.n_val else None
     dataset_cls = dataset_entry.load()
     with plugin_code("dataset", dataset_entry, "construction"):
         dataset = dataset_cls(**config.dataset_options)
@@ -123,15 +129,7 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
     with plugin_code("dataset", dataset_entry, "listing subjects"):
         splits = split_subjects(dataset.name, dataset.subject_ids(), config.protocol,
                                 (lambda sid: config.protocol.drf in has_drf(sid)) if has_drf else (lambda sid: True))
-    with plugin_code("method", method_entry, "stages()"):
-        method.nets.to(device)
-        stages = method.stages()
-    validate_stages(stages, method)
-    compiled = None
-    if config.compile:  # after stages(): its optimisers and any copies of modules exist
-        with plugin_code("method", method_entry, "compilation"):
-            compiled = compile_method(method, stages, device, amp_dtype).as_dict()
-    check_protocol_feeds(method.name, stages, splits)
+    data = RunData(dataset, splits, config.protocol, lambda: plugin_code("dataset", dataset_entry, "loading data"))
     with RunLock(results_dir, run_id, wait=wait, on_wait=lambda busy: log(f"{busy}; waiting")):
         existing = RunRecord.load(run_dir)
         if existing is not None and existing.finished and not force:
@@ -141,16 +139,27 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
                 score_record(host, existing, missing, device=device, progress=progress, log=log,
                              strict=bool(config.metrics))
             return existing
+        # stages() may ask the run context for slice counts: the training data is read then (once)
+        with plugin_code("method", method_entry, "stages()"):
+            method.nets.to(device)
+            stages = call_stages(method, data.context(device, amp_dtype))
+        validate_stages(stages, method)
+        compiled = None
+        if config.compile:  # after stages(): its optimisers and any copies of modules exist
+            with plugin_code("method", method_entry, "compilation"):
+                compiled = compile_method(method, stages, device, amp_dtype).as_dict()
+        check_protocol_feeds(method.name, stages, splits)
         return train_and_record(host, config, results_dir, run_dir, identity, method, stages, splits, method_entry,
                                 dataset, dataset_entry, metrics, metric_entries, parameters, extras, device,
                                 amp_dtype, preset, preset_note, force=force, progress=progress, log=log, warn=warn,
-                                compiled=compiled)
+                                compiled=compiled, data=data, validation_metric=validation_metric)
 
 
 def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, identity: dict, method, stages,
                      splits, method_entry: Entry, dataset, dataset_entry: Entry, metrics, metric_entries, parameters,
                      extras, device, amp_dtype, preset, preset_note, *, force, progress, log, warn,
-                     compiled: dict | None = None) -> RunRecord:
+                     compiled: dict | None = None, data: RunData | None = None,
+                     validation_metric=None) -> RunRecord:
     run_id = run_dir.name
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -162,7 +171,8 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
                    "dataset_options": dataset.options, "protocol": config.protocol.as_dict(), "seed": config.seed,
                    "metrics": [m.name for m in metrics], "preset": preset, "preset_requested": config.preset,
                    "device": str(device), "compile": compiled,
-                   "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32"},
+                   "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
+                   "sync_every": config.sync_every, "predict_batch_size": config.predict_batch_size},
         "method": {"name": method.name, "plugin": method_entry.plugin, "dist": method_entry.dist,
                    "description": method_entry.description, "options": method.options,
                    "source": identity["method"]["source"], "parameters": parameters, **extras},
@@ -184,7 +194,8 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
         run_body(record, method, stages, dataset, splits, metrics, config, device, amp_dtype, results_dir,
                  progress, log, warn=warn,
                  entries={"method": {method.name: method_entry}, "dataset": {dataset.name: dataset_entry},
-                          "metric": metric_entries})
+                          "metric": metric_entries},
+                 data=data, validation_metric=validation_metric, host=host)
     except UserError:
         forget_unstarted(record)  # a user's mistake leaves no record behind
         raise
@@ -206,6 +217,12 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
     return record
 
 
+def check_run_options(config: RunConfig) -> None:
+    for name, value in (("--sync-every", config.sync_every), ("--predict-batch-size", config.predict_batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserError(f"{name} must be an integer >= 1, not {value!r}")
+
+
 def check_protocol_feeds(method_name: str, stages: list, splits) -> None:
     """Every data source a stage draws must have subjects under this protocol (checked before any record)."""
     sources = {source for stage in stages for source in stage.sources}
@@ -225,7 +242,8 @@ def forget_unstarted(record: RunRecord) -> None:
 
 
 def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config: RunConfig, device, amp_dtype,
-             results_dir: Path, progress: bool, log, warn=None, entries: dict[str, dict[str, Entry]] | None = None) -> None:
+             results_dir: Path, progress: bool, log, warn=None, entries: dict[str, dict[str, Entry]] | None = None,
+             data: RunData | None = None, validation_metric=None, host: PluginHost | None = None) -> None:
     """The body of a run. ``entries`` (role -> name -> registry entry) says which plugin supplied
     the method, the dataset and each metric, so an exception in their code names that plugin."""
     entries = entries or {}
@@ -243,39 +261,36 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
                                        for s in stages]
     record.save()
 
-    with blame("dataset", dataset.name, "loading data"):
-        dataset.prepare(splits.test + splits.train, (protocol.drf,))
-        train_subjects = [checked(dataset, dataset.load(sid, (protocol.drf,)), protocol.drf) for sid in splits.train]
-        scale = dataset.normalization.fit([s.spet for s in train_subjects]) if train_subjects else 1.0
+    data = data or RunData(dataset, splits, protocol, lambda: blame("dataset", dataset.name, "loading data"))
+    scale = data.scale
     record.data["dataset"]["scale"] = scale
 
     timings = record.data["timings"]
     if stages:
-        tensors = {}
-        if {"paired", "unpaired_lpet"} & set(sources):
-            tensors["lpet"] = torch.cat([to_slices(s.lpet[protocol.drf], scale) for s in train_subjects])
-            tensors["spet"] = torch.cat([to_slices(s.spet, scale) for s in train_subjects])
-            tensors["lpet_u"] = tensors["lpet"]  # the Stage-I LPET set is the paired-train LPET
-        if "unpaired_spet" in sources:
-            with blame("dataset", dataset.name, "loading data"):
-                dataset.prepare(splits.unpaired, ())
-                tensors["spet_u"] = torch.cat([to_slices(dataset.load(sid, ()).spet, scale)
-                                               for sid in splits.unpaired]) \
-                    if splits.unpaired else torch.empty(0, 1, 1, 1)
-        data = TrainingData({k: v for k, v in tensors.items() if any(k in SOURCES[s] for s in sources)})
-        del train_subjects
+        selection = None
+        if validation_metric is not None:
+            selection = Selection(validation_metric.name, validation_metric.higher_is_better, protocol.val_every,
+                                  lambda: validation_score(method, data, validation_metric, scale, device, amp_dtype,
+                                                           config.predict_batch_size, blame))
+        training = data.training(sources)
         started = time.perf_counter()
         fingerprint = {"dataset": dataset.fingerprint(), "protocol": protocol.as_dict(),
                        "splits": record.data["splits"]}
         with blame("method", method.name, "training"):
-            reports = train(method, stages, data, seed=config.seed, device=device, amp_dtype=amp_dtype,
+            reports = train(method, stages, training, seed=config.seed, device=device, amp_dtype=amp_dtype,
                             checkpoint_dir=record.path / "checkpoints", stage_cache_dir=results_dir / ".stages",
-                            data_fingerprint=fingerprint, run_id=record.run_id, progress=progress, warn=warn)
+                            data_fingerprint=fingerprint, run_id=record.run_id, progress=progress, warn=warn,
+                            run=data.context(device, amp_dtype), sync_every=config.sync_every,
+                            history_path=record.path / HISTORY_NAME, selection=selection,
+                            on_epoch=lambda entry: epoch_finished(host, record, entry, log))
         timings["train_s"] = round(time.perf_counter() - started, 3)
         timings["stages"] = [r.__dict__ for r in reports]
         for report in reports:
             if report.reused_from:
                 log(f"stage {report.name!r} reused from run {report.reused_from}")
+        if selection is not None:
+            record.data["validation"] = selection.summary()
+            record.save()
 
     started = time.perf_counter()
     seed_everything(derive_seed(config.seed, EVALUATION_SEED))  # a resumed run predicts from the same RNG state
@@ -285,7 +300,8 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
             with blame("dataset", dataset.name, "loading data"):
                 subject = checked(dataset, dataset.load(sid, (protocol.drf,)), protocol.drf)
             with blame("method", method.name, "prediction"):
-                pred = predict_volume(method, subject.lpet[protocol.drf], scale, device, amp_dtype=amp_dtype)
+                pred = predict_volume(method, subject.lpet[protocol.drf], scale, device,
+                                      batch_size=config.predict_batch_size, amp_dtype=amp_dtype)
             if not np.all(np.isfinite(pred)):
                 raise TrainingDiverged(f"method {method.name!r} predicted non-finite values for subject {sid}")
             if config.save_predictions:
@@ -316,14 +332,34 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
     record.data["summary"] = summarise(frame)
 
 
-def checked(dataset, subject, drf: int):
-    """A dataset that does not check its volumes itself still never trains or scores on a degenerate one."""
-    for what, volume in (("standard-dose", subject.spet), (f"DRF {drf}", subject.lpet.get(drf))):
-        problem = degenerate(volume) if volume is not None else None
-        if problem:
-            raise UserError(f"dataset {dataset.name!r}, subject {subject.id}: the {what} volume {problem}; "
-                            f"fix or remove this subject")
-    return subject
+def validation_score(method, data: RunData, metric, scale: float, device, amp_dtype, batch_size: int, blame) -> float:
+    """The mean of ``metric`` over the validation subjects, predicted from their LPET (the method never
+    sees their SPET: the host scores)."""
+    values = []
+    for subject in data.validation:
+        with blame("method", method.name, "prediction"):
+            pred = predict_volume(method, subject.lpet[data.protocol.drf], scale, device, batch_size=batch_size,
+                                  amp_dtype=amp_dtype)
+        scores = score_subject([metric], pred, subject, lambda m: blame("metric", m.name, "scoring"))
+        if metric.name in scores:
+            values.append(scores[metric.name])
+    return float(np.mean(values)) if values else float("nan")
+
+
+def epoch_finished(host: PluginHost | None, record: RunRecord, entry: dict, log) -> None:
+    """Call every plugin's ``epoch_finished``: a logger that raises is named in one line and the run goes on."""
+    if host is None:
+        return
+    arguments = {"record": record, "stage": entry["stage"], "epoch": entry["epoch"],
+                 "losses": dict(entry["losses"]), "validation": entry.get("validation")}
+    for impl in host.pm.hook.epoch_finished.get_hookimpls():
+        try:
+            impl.function(**{name: arguments[name] for name in impl.argnames})
+        except Exception as exc:
+            info = host.infos.get(impl.plugin_name)
+            dist = info.dist if info and info.dist else "in-process"
+            log(f"plugin {impl.plugin_name!r} ({dist}) failed in epoch_finished: {type(exc).__name__}: {exc}; "
+                f"training goes on")
 
 
 def method_extras(method) -> dict:

@@ -77,7 +77,64 @@ def test_nan_loss_stops_the_run_naming_stage_and_loss():
 
     stages[0].step = exploding
     with pytest.raises(TrainingDiverged, match=r"stage 'supervised', epoch 1, step 3: loss l1 = nan"):
-        train(method, stages, tiny_data(), seed=0, device=CPU, progress=False)
+        train(method, stages, tiny_data(), seed=0, device=CPU, progress=False, sync_every=1)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("k,n", [(1, 4), (3, 4), (4, 4), (5, 4), (7, 3), (8, 50)])
+def test_a_non_finite_loss_at_step_k_stops_the_run_by_step_k_plus_n(k, n, bad):
+    """Losses are read every n steps (and at each epoch's end): a bad loss at step k (global, from 1)
+    stops the run by step k + n, and the message names the window of steps that holds k."""
+    method = make_method(epochs=3)  # 6 steps an epoch, 18 in all
+    stages = method.stages()
+    original, ran = stages[0].step, []
+
+    def step(batch, ctx):
+        ran.append(ctx.step_index + 1)
+        losses = dict(original(batch, ctx))
+        if ctx.step_index + 1 == k:
+            losses["l1"] = losses["l1"] * bad  # stays a device tensor, never read here
+        return losses
+
+    stages[0].step = step
+    with pytest.raises(TrainingDiverged) as caught:
+        train(method, stages, tiny_data(), seed=0, device=CPU, progress=False, sync_every=n)
+    assert k <= ran[-1] <= k + n
+    # the window: windows restart at each epoch (6 steps), and end at a multiple of n or the epoch's end
+    epoch, within = divmod(k - 1, 6)
+    first = within // n * n + 1
+    last = min(first + n - 1, 6)
+    assert ran[-1] == epoch * 6 + last
+    where = f"step {last}" if first == last else f"steps {first}-{last}"
+    assert f"epoch {epoch + 1}, {where}: loss l1 = {bad}" in str(caught.value)
+
+
+class Unread(torch.Tensor):
+    """A loss that fails the test when read on its own (float, .item(), a Python branch on it)."""
+
+    def __float__(self):
+        pytest.fail("a loss was read to the host with float()")
+
+    def item(self):
+        pytest.fail("a loss was read to the host with .item()")
+
+    def __bool__(self):
+        pytest.fail("the engine branched on a loss's value")
+
+
+def test_losses_are_not_read_to_the_host_between_sync_points(monkeypatch):
+    """The only reads of the losses are one transfer per window of sync_every steps (and the epoch's end)."""
+    import petbench.engine.losses as losses_module
+
+    reads = []
+    real = losses_module.to_host
+    monkeypatch.setattr(losses_module, "to_host", lambda values: reads.append(len(values)) or real(values))
+    method = make_method(epochs=2)  # 6 steps an epoch
+    stages = method.stages()
+    original = stages[0].step
+    stages[0].step = lambda batch, ctx: {k: v.as_subclass(Unread) for k, v in original(batch, ctx).items()}
+    train(method, stages, tiny_data(), seed=0, device=CPU, progress=False, sync_every=4)
+    assert reads == [1, 2] * 2  # per epoch: the window after step 4; the window 5-6 with the epoch's sum
 
 
 class TwoStage(Method):

@@ -122,3 +122,28 @@ def test_lazy_string_target_loads_on_use():
 
     host = isolated_host(types.SimpleNamespace(__name__="lazy", register_methods=register_methods), builtins=False)
     assert host.methods.get("lowdoseinput").name == "lpet"
+
+
+def test_an_unknown_name_says_which_plugin_failed_to_load_and_why(monkeypatch, tmp_path):
+    """A plugin that fails at import, then `run` and `check` of a name it would have registered."""
+    from typer.testing import CliRunner
+
+    from petbench.cli import create_app
+
+    def bad_import():
+        raise ImportError("No module named 'torchvision'\nsecond line of the error")
+
+    fake_entry_points(monkeypatch, FakeEntryPoint("mine", bad_import))
+    host = get_plugin_manager(entrypoints=False)
+    load_entrypoints(host)
+    app = create_app(host)
+    for args in (["run", "--method", "mine", "--dataset", "phantom", "--results", str(tmp_path / "r")],
+                 ["check", "mine"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert "unknown method 'mine'" in text or "unknown method, dataset or metric 'mine'" in text
+        assert "plugin 'mine' (petbench-mine==1.2.3) failed at import: ImportError: No module named 'torchvision'" \
+            in text
+        assert "second line" not in text and "petbench plugins" in text and "Traceback" not in text
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())

@@ -13,7 +13,8 @@ from ..runner import DEFAULT_RESULTS
 
 
 def figure(
-    kind: Optional[str] = typer.Argument(None, metavar="[efficiency|dose]", help="'efficiency': a metric "
+    kind: Optional[str] = typer.Argument(None, metavar="[efficiency|dose|curves]", help="'curves': training curves "
+                                         "of --run runs; 'efficiency': a metric "
                                          "against --x (n_train, n_unpaired or drf); 'dose': the same with --x drf. "
                                          "Without it: Figure 3 (--table 1) or 4 (--table 2)."),
     out: Path = typer.Option(..., "--out", "-o", help="The PNG file to write."),
@@ -32,6 +33,8 @@ def figure(
     metrics: Optional[str] = typer.Option(None, "--metrics", "--metric", help="efficiency/dose: comma-separated "
                                           "metrics, one panel each (default: psnr; dose: psnr,ssim,nmse)."),
     x_axis: Optional[str] = typer.Option(None, "--x", help="efficiency: n_train (default), n_unpaired or drf."),
+    runs: Optional[list[str]] = typer.Option(None, "--run", help="curves: a run id (repeatable, or comma-separated); "
+                                             "their training curves share one picture."),
     dpi: int = typer.Option(150, "--dpi", help="Resolution of the PNG."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
                                 "and the record is left out)."),
@@ -41,6 +44,16 @@ def figure(
     from ..grids.figures import comparison_figure
 
     writable_file(out, "--out")
+    if kind == "curves":  # training curves from history.jsonl (petbench.grids.curves_figure)
+        from ..grids.curves_figure import curves_figure
+
+        ids = [r.strip() for value in runs or [] for r in value.split(",") if r.strip()]
+        missing = [r for r in ids if not (Path(results) / r / "run.json").is_file()]
+        if missing:
+            raise UserError(f"--run {missing[0]}: no such run in {results}; see `petbench compare --results {results}`")
+        info = curves_figure([Path(results) / r for r in ids], out, dpi=dpi)
+        typer.echo(f"wrote {out}: curves of {len(info['runs'])} run(s); panels {', '.join(p['title'] for p in info['panels'])}")
+        return
     records = select_records(results, dataset, drf, "run `petbench grid table1 --dataset phantom` first",
                              strict=strict)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
@@ -52,8 +65,8 @@ def figure(
         return
     if kind is not None:
         if kind not in ("efficiency", "dose"):
-            raise UserError(f"unknown figure {kind!r}: use `petbench figure efficiency`, `petbench figure dose` or "
-                            f"`petbench figure --table 1|2`")
+            raise UserError(f"unknown figure {kind!r}: use `petbench figure efficiency`, `petbench figure dose`, "
+                            f"`petbench figure curves --run ID` or `petbench figure --table 1|2`")
         if kind == "dose" and x_axis not in (None, "drf"):
             raise UserError(f"`petbench figure dose` is against DRF; for --x {x_axis} use `petbench figure efficiency`")
         axis = "drf" if kind == "dose" else (x_axis or "n_train")

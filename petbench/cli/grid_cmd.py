@@ -40,6 +40,11 @@ def grid(
     n_unpaired: Optional[str] = typer.Option(None, "--n-unpaired", help="Unpaired standard-dose subjects, e.g. 120 "
                                              "or 0,40,120 (an axis; default 120)."),
     split_seed: Optional[int] = typer.Option(None, "--split-seed", help="Seed of the subject split (default 0)."),
+    n_val: Optional[int] = typer.Option(None, "--n-val", help="Paired validation subjects for model selection "
+                                        "(default 0: the paper's protocol, every method scored at its last epoch)."),
+    val_every: Optional[int] = typer.Option(None, "--val-every", help="With --n-val: validate every K epochs."),
+    val_metric: Optional[str] = typer.Option(None, "--val-metric", help="With --n-val: the selection metric "
+                                             "(default psnr)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: all)."),
     methods: Optional[str] = typer.Option(None, "--methods", help="Run only these of the grid's methods (comma-separated)."),
     results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of run records."),
@@ -104,7 +109,7 @@ def grid(
         drfs=parse_int_list(drf, "--drf") if drf is not None else None,
         preset=preset, n_train=parse_int_list(n_train, "--n-train") if n_train is not None else None,
         n_test=n_test, n_unpaired=parse_int_list(n_unpaired, "--n-unpaired") if n_unpaired is not None else None,
-        split_seed=split_seed,
+        split_seed=split_seed, n_val=n_val, val_every=val_every, val_metric=val_metric,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
         device=device, precision=precision, save_predictions=False if no_predictions else None,
         compile=True if compile_modules else None)

@@ -26,6 +26,16 @@ def run(
     n_train: int = typer.Option(30, "--n-train", help="Paired training subjects."),
     n_test: int = typer.Option(20, "--n-test", help="Test subjects."),
     n_unpaired: int = typer.Option(120, "--n-unpaired", help="Unpaired standard-dose subjects."),
+    n_val: int = typer.Option(0, "--n-val", help="Paired validation subjects, disjoint from the other splits: "
+                              "the test set is scored with the best validation epoch's weights (default 0: the "
+                              "paper's protocol, the last epoch)."),
+    val_every: int = typer.Option(1, "--val-every", help="With --n-val: score the validation subjects every K epochs "
+                                  "(and at the last)."),
+    val_metric: str = typer.Option("psnr", "--val-metric", help="With --n-val: the metric that picks the best epoch."),
+    predict_batch_size: int = typer.Option(32, "--predict-batch-size", help="Slices per predict() call in "
+                                           "evaluation (memory only; the result and the run id do not change)."),
+    sync_every: int = typer.Option(50, "--sync-every", help="Training steps between reads of the losses to the host "
+                                   "(progress bar, NaN/Inf guard); a diverged run stops within this many steps."),
     option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="Method option key=value (repeatable)."),
     dataset_option: Optional[list[str]] = typer.Option(None, "--dataset-option", "-D",
                                                        help="Dataset option key=value (repeatable)."),
@@ -46,10 +56,12 @@ def run(
         dataset_options["data_root"] = str(data_root)
     config = RunConfig(
         method=method, dataset=dataset, method_options=parse_assignments(option), dataset_options=dataset_options,
-        protocol=Protocol(n_train=n_train, n_test=n_test, n_unpaired=n_unpaired, split_seed=split_seed, drf=drf),
+        protocol=Protocol(n_train=n_train, n_test=n_test, n_unpaired=n_unpaired, split_seed=split_seed, drf=drf,
+                          n_val=n_val, val_every=val_every, val_metric=val_metric),
         seed=seed, preset=preset, device=device, precision=precision,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
-        save_predictions=not no_predictions, compile=compile_modules)
+        save_predictions=not no_predictions, predict_batch_size=predict_batch_size, sync_every=sync_every,
+        compile=compile_modules)
     console = Console()
     log = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
     if config.metrics:

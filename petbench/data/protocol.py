@@ -18,7 +18,12 @@ class Protocol:
     ``n_train_pool`` (default: ``n_train``) is how many paired subjects are set aside for training;
     the paired-train set is the first ``n_train`` of them and the unpaired set is drawn from the
     subjects outside the pool. A grid over ``n_train`` gives every cell its largest ``n_train`` as
-    the pool, so that the unpaired set does not change with ``n_train``."""
+    the pool, so that the unpaired set does not change with ``n_train``.
+
+    ``n_val`` paired validation subjects (default 0, the paper's protocol: no validation, every
+    method is scored at its last epoch) are drawn after all the other splits, so the other splits
+    are the same with and without them. With ``n_val > 0`` the host scores them with ``val_metric``
+    every ``val_every`` epochs of the final stage and tests the best epoch's weights."""
 
     n_train: int = 30
     n_test: int = 20
@@ -26,6 +31,9 @@ class Protocol:
     split_seed: int = 0
     drf: int = 10
     n_train_pool: int | None = None
+    n_val: int = 0
+    val_every: int = 1
+    val_metric: str = "psnr"
 
     @property
     def pool(self) -> int:
@@ -38,6 +46,9 @@ class Protocol:
         pool = data.pop("n_train_pool")
         if pool is not None and pool != self.n_train:
             data["n_train_pool"] = pool
+        if not self.n_val:  # the validation settings matter only with validation subjects (ids stay)
+            for key in ("n_val", "val_every", "val_metric"):
+                data.pop(key)
         return data
 
 
@@ -46,9 +57,13 @@ class Splits:
     train: list[str] = field(default_factory=list)
     test: list[str] = field(default_factory=list)
     unpaired: list[str] = field(default_factory=list)
+    validation: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not self.validation:  # as before validation existed (it is part of stage-cache keys)
+            data.pop("validation")
+        return data
 
 
 def split_subjects(dataset_name: str, subject_ids: list[str], protocol: Protocol,
@@ -61,10 +76,15 @@ def split_subjects(dataset_name: str, subject_ids: list[str], protocol: Protocol
     So, for one split seed: the test set depends on ``n_test`` only; a smaller ``n_train`` gives a
     subset of a larger one's paired-train set; the unpaired set depends on ``n_test``, the pool and
     ``n_unpaired`` (not on ``n_train``), and a smaller ``n_unpaired`` gives a subset of a larger one's.
-    With the default pool (``n_train``) this is the split of earlier versions, subject for subject."""
-    for name in ("n_train", "n_test", "n_unpaired"):
+    With the default pool (``n_train``) this is the split of earlier versions, subject for subject.
+    The ``n_val`` validation subjects are the first with the DRF among those left after the unpaired
+    set, so they change none of the other splits."""
+    for name in ("n_train", "n_test", "n_unpaired", "n_val"):
         if getattr(protocol, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(protocol, name)}")
+    if protocol.n_val and (isinstance(protocol.val_every, bool) or not isinstance(protocol.val_every, int)
+                           or protocol.val_every < 1):
+        raise UserError(f"--val-every must be an integer >= 1 (epochs between validations), not {protocol.val_every!r}")
     if protocol.n_test < 1:
         raise UserError("--n-test must be at least 1: the host evaluates on test subjects")
     if protocol.pool < protocol.n_train:
@@ -90,4 +110,11 @@ def split_subjects(dataset_name: str, subject_ids: list[str], protocol: Protocol
             f"dataset {dataset_name!r} has {len(ids)} usable subjects; the protocol needs {n_paired + protocol.n_unpaired}"
             f" ({protocol.n_test} test + {train_text} + {protocol.n_unpaired} unpaired SPET). "
             f"Lower --n-unpaired (or the other sizes) or add data")
-    return Splits(train=pool[:protocol.n_train], test=test, unpaired=rest[:protocol.n_unpaired])
+    left = [s for s in rest[protocol.n_unpaired:] if has_drf(s)]
+    if len(left) < protocol.n_val:
+        raise UserError(
+            f"dataset {dataset_name!r} has {len(left)} subjects with DRF {protocol.drf} left for --n-val "
+            f"{protocol.n_val} after {protocol.n_test} test + {train_text} + {protocol.n_unpaired} unpaired; "
+            f"lower --n-val (or the other sizes) or add data")
+    return Splits(train=pool[:protocol.n_train], test=test, unpaired=rest[:protocol.n_unpaired],
+                  validation=left[:protocol.n_val])

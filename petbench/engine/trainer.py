@@ -1,28 +1,42 @@
-"""Run a method's stages: batches, mixed precision, progress, checkpoints, resume, reuse, NaN guard."""
+"""Run a method's stages: batches, mixed precision, schedules, progress, checkpoints, resume, reuse,
+NaN guard, per-epoch history and validation-based model selection.
+
+No step waits for the GPU: a step's losses are summed where they are (:mod:`.losses`) and read to the
+host every ``sync_every`` steps and at the end of each epoch, for the progress bar and the NaN/Inf
+guard (which so stops a diverged run within ``sync_every`` steps, naming the window of steps).
+"""
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
-import math
 import os
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ..atomic import atomic_path, atomic_write_text
 from ..data.slices import TrainingData
 from ..errors import TrainingDiverged, UserError
-from ..method import SOURCES, Method, Stage, TrainContext
-from ..atomic import atomic_path
+from ..method import SOURCES, Method, RunContext, Stage, TrainContext, is_scheduler_factory, steps_for
 from .checkpoint import (UnreadableFile, Warn, atomic_torch_save, derive_seed, first_line, load_plain, move_aside,
                          rng_state, seed_everything, set_rng_state)
+from .losses import LossMeter, first_non_finite
+from .selection import Selection
 
 CHECKPOINT_NAME = "last.pt"
 PREVIOUS_NAME = "previous.pt"  # the checkpoint before last.pt: the fallback when last.pt is unusable
-FORMAT = 2
+FORMAT = 2  # "history" and "selection" were added as optional keys: older checkpoints still load
+SYNC_EVERY = 50  # default number of steps between reads of the losses to the host
+REFRESH_PER_SECOND = 2
+HISTORY_NAME = "history.jsonl"
+
+EpochHook = Callable[[dict], None]
 
 
 @dataclass
@@ -32,7 +46,7 @@ class StageReport:
     steps: int
     seconds: float
     reused_from: str | None = None  # the run whose stage result was reused
-    final_losses: dict | None = None
+    final_losses: dict | None = None  # the mean losses of the stage's last epoch
 
 
 @dataclass
@@ -43,6 +57,15 @@ class Position:
     stage: int = 0
     epoch: int = 0
     seconds: float = 0.0  # training time already spent in this stage
+
+
+@dataclass
+class Done:
+    """What training has produced so far besides weights and optimiser states (all checkpointed):
+    the finished stages' reports and one history entry per trained epoch."""
+
+    reports: list[StageReport] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
 
 
 def stage_cache_payload(stage: Stage, data_fingerprint: dict, seed: int) -> str:
@@ -56,22 +79,34 @@ def stage_cache_key(stage: Stage, data_fingerprint: dict, seed: int) -> str:
 def train(method: Method, stages: list[Stage], data: TrainingData, *, seed: int, device: torch.device,
           amp_dtype: torch.dtype | None = None, checkpoint_dir: Path | None = None,
           stage_cache_dir: Path | None = None, data_fingerprint: dict | None = None,
-          run_id: str = "", progress: bool = True, warn: Warn = print) -> list[StageReport]:
+          run_id: str = "", progress: bool = True, warn: Warn = print, run: RunContext | None = None,
+          sync_every: int = SYNC_EVERY, history_path: Path | None = None, on_epoch: EpochHook | None = None,
+          selection: Selection | None = None) -> list[StageReport]:
     """Train ``method`` (its nets already on ``device``) through ``stages`` (from
     ``method.stages()``) on ``data``; returns one report per stage.
 
     A checkpoint in ``checkpoint_dir`` from an interrupted run of the same configuration is
     resumed from, exactly: the checkpoint holds the state of every stage's optimisers, schedulers
-    and declared ``state`` objects, so a run killed anywhere ends with the weights of an
-    uninterrupted one. An unusable checkpoint is named in a warning, moved aside, and training
-    continues from the one before it (or from the start). A stage with a ``reuse_key`` whose result
-    is in ``stage_cache_dir`` is loaded instead of trained.
+    and declared ``state`` objects, the history and the model selection, so a run killed anywhere
+    ends with the weights of an uninterrupted one. An unusable checkpoint is named in a warning,
+    moved aside, and training continues from the one before it (or from the start). A stage with a
+    ``reuse_key`` whose result is in ``stage_cache_dir`` is loaded instead of trained.
+
+    After every trained epoch its entry (stage, epoch, steps, mean losses, seconds, validation
+    score when scored) is added to the history, which is rewritten whole and atomically to
+    ``history_path`` (so after a resume it holds exactly the checkpointed epochs and those trained
+    since), and passed to ``on_epoch``. With ``selection`` the final stage is scored on validation
+    subjects at the epochs it names and ends with the weights of the best-scoring epoch.
     """
+    if isinstance(sync_every, bool) or not isinstance(sync_every, int) or sync_every < 1:
+        raise UserError(f"sync_every={sync_every!r} must be an integer >= 1 (steps between reads of the losses)")
     check_sources(stages, data)
     data = place(data, device)
+    build_schedulers(method, stages, data)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     checkpoint_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
-    position, reports = resume(method, stages, scaler, checkpoint_path, device, warn)
+    position, done = resume(method, stages, scaler, selection, checkpoint_path, device, warn)
+    write_history(history_path, done.history)
     for index, stage in enumerate(stages):
         if index < position.stage:
             continue
@@ -82,47 +117,65 @@ def train(method: Method, stages: list[Stage], data: TrainingData, *, seed: int,
             payload = stage_cache_payload(stage, data_fingerprint or {}, seed)
             reused = load_stage(method, stage, cache_file, payload, device, warn) if starting else None
             if reused is not None:
-                reports.append(StageReport(stage.name, stage.epochs, 0, 0.0, reused_from=reused))
-                save(checkpoint_path, method, stages, Position(index + 1, 0), scaler, reports)
+                done.reports.append(StageReport(stage.name, stage.epochs, 0, 0.0, reused_from=reused))
+                save(checkpoint_path, method, stages, Position(index + 1, 0), scaler, done, selection)
                 continue
         report = run_stage(method, stages, index, data, seed=seed, device=device, amp_dtype=amp_dtype,
-                           scaler=scaler, checkpoint_path=checkpoint_path, reports=reports,
+                           scaler=scaler, checkpoint_path=checkpoint_path, done=done,
                            first_epoch=0 if starting else position.epoch,
-                           seconds=0.0 if starting else position.seconds,
-                           progress=progress)
-        reports.append(report)
+                           seconds=0.0 if starting else position.seconds, progress=progress, run=run,
+                           sync_every=sync_every, history_path=history_path, on_epoch=on_epoch,
+                           selection=selection if index == len(stages) - 1 else None)
+        done.reports.append(report)
         if cache_file is not None:  # before the checkpoint: a kill in between retrains the last epoch, same result
             atomic_torch_save({"format": FORMAT, "key": payload, "run_id": run_id,
                                "modules": {n: method.nets[n].state_dict() for n in stage.modules}}, cache_file)
-        save(checkpoint_path, method, stages, Position(index + 1, 0), scaler, reports)
-    return reports
+        if index == len(stages) - 1 and selection is not None and selection.best_nets is not None:
+            method.nets.load_state_dict(selection.best_nets)  # the final checkpoint holds the selected weights
+        save(checkpoint_path, method, stages, Position(index + 1, 0), scaler, done, selection)
+    return done.reports
 
 
-def resume(method: Method, stages: list[Stage], scaler, checkpoint_path: Path | None, device, warn: Warn):
-    """Load the newest usable checkpoint into ``method``, the stages' optimisers and ``scaler``;
-    returns where to continue and the reports of the stages already done."""
+def build_schedulers(method: Method, stages: list[Stage], data: TrainingData) -> None:
+    """Replace each scheduler factory by the scheduler it builds for the stage's real length."""
+    for stage in stages:
+        for name, entry in list(stage.schedulers.items()):
+            if not is_scheduler_factory(entry):
+                continue
+            total = stage.epochs * (steps_per_epoch(stage, data) if stage.schedulers_per == "step" else 1)
+            built = entry(total)
+            if not (callable(getattr(built, "step", None)) and callable(getattr(built, "state_dict", None))
+                    and callable(getattr(built, "load_state_dict", None))):
+                raise UserError(f"method {method.name!r}, stage {stage.name!r}: scheduler factory {name!r} "
+                                f"returned {type(built).__name__}, not a scheduler (step, state_dict, load_state_dict)")
+            stage.schedulers[name] = built
+
+
+def resume(method: Method, stages: list[Stage], scaler, selection: Selection | None, checkpoint_path: Path | None,
+           device, warn: Warn) -> tuple[Position, Done]:
+    """Load the newest usable checkpoint into ``method``, the stages' optimisers, ``scaler`` and
+    ``selection``; returns where to continue and what was done before."""
     if checkpoint_path is None:
-        return Position(), []
-    initial = snapshot(method, stages, scaler)
+        return Position(), Done()
+    initial = snapshot(method, stages, scaler, selection)
     for path in (checkpoint_path, checkpoint_path.with_name(PREVIOUS_NAME)):
         if not path.exists():
             continue
         try:
             state = load_plain(path, device)
-            position, reports = apply_checkpoint(state, method, stages, scaler)
+            return apply_checkpoint(state, method, stages, scaler, selection)
         except (UnreadableFile, CheckpointMismatch) as exc:
-            restore(initial, method, stages, scaler)
+            restore(initial, method, stages, scaler, selection)
             move_aside(path, str(exc), warn, "training continues from an earlier checkpoint or from the start")
-            continue
-        return position, reports
-    return Position(), []
+    return Position(), Done()
 
 
 class CheckpointMismatch(Exception):
     pass
 
 
-def apply_checkpoint(state, method: Method, stages: list[Stage], scaler) -> tuple[Position, list[StageReport]]:
+def apply_checkpoint(state, method: Method, stages: list[Stage], scaler,
+                     selection: Selection | None) -> tuple[Position, Done]:
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointMismatch("it is not a checkpoint of this petbench version")
     if state.get("stage_names") != [s.name for s in stages]:
@@ -137,22 +190,25 @@ def apply_checkpoint(state, method: Method, stages: list[Stage], scaler) -> tupl
                 for name, obj in objects.items():
                     obj.load_state_dict(saved[kind][name])
         scaler.load_state_dict(state["scaler"])
+        if selection is not None and state.get("selection") is not None:
+            selection.load_state_dict(state["selection"])
         position = Position(int(state["position"]["stage"]), int(state["position"]["epoch"]),
                             float(state.get("stage_seconds", 0.0)))
-        reports = [StageReport(**r) for r in state["reports"]]
+        done = Done([StageReport(**r) for r in state["reports"]], [dict(e) for e in state.get("history", [])])
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointMismatch(f"it does not fit this method ({first_line(exc)})") from None
     if position.epoch > 0:
         set_rng_state(state["rng"])
-    return position, reports
+    return position, done
 
 
-def snapshot(method: Method, stages: list[Stage], scaler) -> dict:
+def snapshot(method: Method, stages: list[Stage], scaler, selection: Selection | None) -> dict:
     return copy.deepcopy({"nets": method.nets.state_dict(), "stages": stage_states(stages),
-                          "scaler": scaler.state_dict()})
+                          "scaler": scaler.state_dict(),
+                          "selection": selection.state_dict() if selection is not None else None})
 
 
-def restore(initial: dict, method: Method, stages: list[Stage], scaler) -> None:
+def restore(initial: dict, method: Method, stages: list[Stage], scaler, selection: Selection | None) -> None:
     method.nets.load_state_dict(initial["nets"])
     for index, stage in enumerate(stages):
         for kind, objects in (("optimizers", stage.optimizers), ("schedulers", stage.schedulers),
@@ -160,6 +216,8 @@ def restore(initial: dict, method: Method, stages: list[Stage], scaler) -> None:
             for name, obj in objects.items():
                 obj.load_state_dict(copy.deepcopy(initial["stages"][index][kind][name]))
     scaler.load_state_dict(initial["scaler"])
+    if selection is not None:
+        selection.load_state_dict(copy.deepcopy(initial["selection"]))
 
 
 def stage_states(stages: list[Stage]) -> list[dict]:
@@ -190,19 +248,22 @@ def load_stage(method: Method, stage: Stage, cache_file: Path, payload: str, dev
 
 
 def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, seed, device, amp_dtype, scaler,
-              checkpoint_path, reports, first_epoch: int, seconds: float, progress) -> StageReport:
+              checkpoint_path, done: Done, first_epoch: int, seconds: float, progress, run, sync_every: int,
+              history_path, on_epoch, selection: Selection | None) -> StageReport:
     stage = stages[index]
-    ctx = TrainContext(device, amp_dtype, scaler)
+    steps = steps_per_epoch(stage, data)
+    ctx = TrainContext(device, amp_dtype, scaler, run=run, steps_per_epoch=steps, epochs=stage.epochs)
     if first_epoch == 0:
         seed_everything(derive_seed(seed, index + 1))
-    steps = steps_per_epoch(stage, data)
     set_train_mode(method, stage)
-    losses: dict = {}
+    per_step = stage.schedulers_per == "step"
+    meter, losses = LossMeter(), {}
     with make_progress(progress) as bar:
         task = bar.add_task(f"{stage.name}", total=steps * (stage.epochs - first_epoch))
         for epoch in range(first_epoch, stage.epochs):
             started = time.perf_counter()
             ctx.epoch = epoch
+            meter.new_epoch()
             for step_index, batch in enumerate(batches(stage, data, steps, derive_seed(seed, index + 1, epoch), device)):
                 ctx.step_index = epoch * steps + step_index
                 with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32,
@@ -211,30 +272,79 @@ def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, se
                 if ctx.stepped:  # the fp16 loss scale adapts once per step, after all its updates
                     scaler.update()
                     ctx.stepped = False
-                losses = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in raw.items()}
-                bad = [k for k, v in losses.items() if not math.isfinite(v)]
-                if bad:
-                    raise TrainingDiverged(f"stage {stage.name!r}, epoch {epoch + 1}, step {step_index + 1}: "
-                                           f"loss {bad[0]} = {losses[bad[0]]}; the run is stopped")
-                bar.update(task, advance=1, description=f"{stage.name} {epoch + 1}/{stage.epochs} "
-                           + " ".join(f"{k}={v:.4g}" for k, v in losses.items()))
-            for scheduler in stage.schedulers.values():
-                scheduler.step()
+                if per_step:
+                    for scheduler in stage.schedulers.values():
+                        scheduler.step()
+                meter.add(raw)
+                last = step_index + 1 == steps
+                if (step_index + 1) % sync_every == 0 or last:  # the only places the loop waits for the device
+                    window, epoch_means = meter.read_window(with_epoch=last)
+                    check_finite(stage, epoch, meter.window_first, step_index, window)
+                    meter.window_first = step_index + 1
+                    if last:
+                        losses = epoch_means
+                    bar.update(task, description=f"{stage.name} {epoch + 1}/{stage.epochs} "
+                               + " ".join(f"{k}={v:.4g}" for k, v in window.items()))
+                bar.update(task, advance=1)
+            if not per_step:
+                for scheduler in stage.schedulers.values():
+                    scheduler.step()
+            entry = {"stage": stage.name, "epoch": epoch + 1, "steps": steps, "losses": losses}
+            if selection is not None and selection.due(epoch, stage.epochs):
+                with isolated_rng():  # scoring never changes the training's random stream
+                    entry["validation"] = {selection.metric: selection.observe(epoch, method.nets)}
+                set_train_mode(method, stage)
             seconds += time.perf_counter() - started
+            entry["seconds"] = round(seconds, 3)
+            done.history.append(entry)
+            write_history(history_path, done.history)
             if epoch + 1 < stage.epochs:
-                save(checkpoint_path, method, stages, Position(index, epoch + 1, seconds), scaler, reports)
+                save(checkpoint_path, method, stages, Position(index, epoch + 1, seconds), scaler, done, selection)
+            if on_epoch is not None:
+                on_epoch(dict(entry))
     method.nets.eval()
     return StageReport(stage.name, stage.epochs, steps * stage.epochs, seconds, final_losses=losses)
 
 
-def save(path: Path | None, method: Method, stages: list[Stage], position: Position, scaler, reports) -> None:
+def check_finite(stage: Stage, epoch: int, first: int, last: int, window: dict[str, float]) -> None:
+    """The NaN/Inf guard, on a window's mean losses (a non-finite loss at any step of it shows)."""
+    bad = first_non_finite(window)
+    if bad is None:
+        return
+    steps = f"step {last + 1}" if first == last else f"steps {first + 1}-{last + 1}"
+    raise TrainingDiverged(f"stage {stage.name!r}, epoch {epoch + 1}, {steps}: loss {bad} = {window[bad]} "
+                           f"(its mean over those steps); the run is stopped")
+
+
+@contextmanager
+def isolated_rng():
+    """Run a block with every RNG the engine relies on saved and restored afterwards."""
+    state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+def write_history(path: Path | None, history: list[dict]) -> None:
+    """The whole history as JSON lines, replaced atomically (never a half-written line)."""
+    if path is None:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(Path(path), "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in history))
+
+
+def save(path: Path | None, method: Method, stages: list[Stage], position: Position, scaler, done: Done,
+         selection: Selection | None = None) -> None:
     """Checkpoint at ``position``; the checkpoint it replaces is kept as ``previous.pt``."""
     if path is None:
         return
     state = {"format": FORMAT, "position": {"stage": position.stage, "epoch": position.epoch},
              "stage_names": [s.name for s in stages], "nets": method.nets.state_dict(),
              "stages": stage_states(stages), "scaler": scaler.state_dict(), "rng": rng_state(),
-             "stage_seconds": position.seconds, "reports": [r.__dict__ for r in reports]}
+             "stage_seconds": position.seconds, "reports": [r.__dict__ for r in done.reports],
+             "history": [dict(e) for e in done.history],
+             "selection": selection.state_dict() if selection is not None else None}
     with atomic_path(path, ".pt") as tmp:
         torch.save(state, tmp)
         if path.exists():
@@ -262,9 +372,7 @@ def place(data: TrainingData, device: torch.device) -> TrainingData:
 
 
 def steps_per_epoch(stage: Stage, data: TrainingData) -> int:
-    count = data.count(stage.sources[0])
-    steps = max(1, count // stage.batch_size) if count >= stage.batch_size else 1
-    return min(steps, stage.steps_per_epoch) if stage.steps_per_epoch else steps
+    return steps_for(data.count(stage.sources[0]), stage.batch_size, stage.steps_per_epoch)
 
 
 def batches(stage: Stage, data: TrainingData, steps: int, seed: int, device: torch.device):
@@ -291,8 +399,11 @@ def set_train_mode(method: Method, stage: Stage) -> None:
 
 
 def make_progress(enabled: bool) -> Progress:
+    """The bar is drawn by rich's refresh thread at most ``REFRESH_PER_SECOND`` times a second, however
+    fast the steps are; its loss figures change at each read of the losses."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), disable=not enabled, transient=False)
+                    TimeRemainingColumn(), disable=not enabled, transient=False,
+                    refresh_per_second=REFRESH_PER_SECOND)
 
 
 def load_trained_weights(method: Method, checkpoint_dir: Path, device: torch.device) -> None:

@@ -127,6 +127,9 @@ class GridSpec:
     n_test: int = 20
     n_unpaired: list[int] = field(default_factory=lambda: [120])
     split_seed: int = 0
+    n_val: int = 0  # validation subjects (see Protocol): 0 = the paper's protocol
+    val_every: int = 1
+    val_metric: str = "psnr"
     preset: str = "auto"
     metrics: list[str] | None = None
     table: int | None = None  # the paper table this grid reproduces (compare --table / figure --table)
@@ -158,7 +161,8 @@ class GridSpec:
         draws the same test subjects, nested training sets and, for one ``n_unpaired``, the same
         unpaired subjects (see :func:`petbench.data.protocol.split_subjects`)."""
         return Protocol(n_train=cell.n_train, n_test=self.n_test, n_unpaired=cell.n_unpaired,
-                        split_seed=self.split_seed, drf=cell.drf, n_train_pool=max(self.n_train))
+                        split_seed=self.split_seed, drf=cell.drf, n_train_pool=max(self.n_train),
+                        n_val=self.n_val, val_every=self.val_every, val_metric=self.val_metric)
 
     def cells(self) -> list[Cell]:
         """Datasets, then DRFs, then unpaired and paired sizes, then seeds, then methods: the methods of
@@ -185,7 +189,9 @@ class GridSpec:
         return {"name": self.name, "table": self.table, "methods": [m.as_dict() for m in self.methods],
                 "datasets": [d.as_dict() for d in self.datasets], "drfs": self.drfs, "seeds": self.seeds,
                 "protocol": {"n_train": list(self.n_train), "n_test": self.n_test,
-                             "n_unpaired": list(self.n_unpaired), "split_seed": self.split_seed},
+                             "n_unpaired": list(self.n_unpaired), "split_seed": self.split_seed,
+                             **({"n_val": self.n_val, "val_every": self.val_every, "val_metric": self.val_metric}
+                                if self.n_val else {})},
                 "preset": self.preset, "metrics": self.metrics}
 
     def with_overrides(self, **overrides: Any) -> "GridSpec":
@@ -335,7 +341,7 @@ def builtin_names() -> str:
 
 TOML_KEYS = {"name", "description", "table", "methods", "datasets", "dataset", "drfs", "drf", "seeds", "seed",
              "preset", "metrics", "protocol", "predictions", *SIZE_AXES}
-PROTOCOL_KEYS = {"n_train", "n_test", "n_unpaired", "split_seed"}
+PROTOCOL_KEYS = {"n_train", "n_test", "n_unpaired", "split_seed", "n_val", "val_every", "val_metric"}
 
 
 def load_toml_grid(path: Path) -> GridSpec:
@@ -375,8 +381,8 @@ def grid_from_dict(data: dict, default_name: str = "grid", where: str = "grid") 
     settings = {
         "drfs": parse_int_list(data.get("drfs", data.get("drf", 10)), f"{where}: drfs"),
         "seeds": parse_int_list(data.get("seeds", data.get("seed", 0)), f"{where}: seeds"),
-        **{k: parse_int_list(v, f"{where}: {k}") if k in SIZE_AXES else parse_int(v, f"{where}: {k}")
-           for k, v in protocol.items()},
+        **{k: parse_int_list(v, f"{where}: {k}") if k in SIZE_AXES else str(v) if k == "val_metric"
+           else parse_int(v, f"{where}: {k}") for k, v in protocol.items()},
     }
     try:
         return GridSpec(name=str(data.get("name", default_name)), description=str(data.get("description", "")),

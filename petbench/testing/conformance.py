@@ -718,7 +718,9 @@ def find_kind(name: str, host: PluginHost) -> str:
         valid = sorted({n for kind in KINDS for n in _registry(host, kind).names()})
         from ..names import unknown_name_message
 
-        raise UserError(unknown_name_message("method, dataset or metric", name, valid))
+        from ..registry import failure_note
+
+        raise UserError(unknown_name_message("method, dataset or metric", name, valid) + failure_note(host.failures))
     if len(kinds) > 1:
         raise UserError(f"{name!r} is registered as a {' and a '.join(kinds)}; say which with --kind")
     return kinds[0]

@@ -225,17 +225,18 @@ class S3PET(Method):
                                      lr=o[f"{prefix}_lr"], betas=tuple(o["betas"]))
 
         def step(batch: dict, ctx: TrainContext) -> dict:
-            if o["lr_schedule"] == "cosine":
-                for group in optimizer.param_groups:
-                    group["lr"] = o[f"{prefix}_lr"] * cosine_factor(stage, ctx)
             losses = losses_fn(batch)
             ctx.backward_step(losses["loss"], optimizer)
             return {key: value.detach() for key, value in losses.items()}
 
-        stage = Stage(name=name, step=step, optimizers={"adam": optimizer}, modules=modules, sources=sources,
-                      epochs=o[f"{prefix}_epochs"], batch_size=o[f"{prefix}_batch_size"],
-                      steps_per_epoch=o[f"{prefix}_steps_per_epoch"], reuse_key=reuse_key)
-        return stage
+        schedulers = {}
+        if o["lr_schedule"] == "cosine":  # the engine sizes it: total = the stage's real number of steps
+            schedulers["cosine"] = lambda total: torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda step_index: cosine_factor(step_index, total))
+        return Stage(name=name, step=step, optimizers={"adam": optimizer}, modules=modules, sources=sources,
+                     epochs=o[f"{prefix}_epochs"], batch_size=o[f"{prefix}_batch_size"],
+                     steps_per_epoch=o[f"{prefix}_steps_per_epoch"], reuse_key=reuse_key,
+                     schedulers=schedulers, schedulers_per="step")
 
     # -- losses ---------------------------------------------------------------------------
     def stage1_loss(self, dose: str, images: torch.Tensor) -> torch.Tensor:
@@ -348,15 +349,9 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def cosine_factor(stage: Stage, ctx: TrainContext) -> float:
-    """Half-cosine from 1 to 0 over the stage, from ``ctx`` alone (no state: a resumed stage goes
-    on along the same curve). With ``steps_per_epoch`` unset the data decide the number of steps,
-    so the curve then advances once per epoch."""
-    if stage.steps_per_epoch:
-        progress = ctx.step_index / (stage.epochs * stage.steps_per_epoch)
-    else:
-        progress = ctx.epoch / stage.epochs
-    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+def cosine_factor(step_index: int, total: int) -> float:
+    """Half-cosine from 1 (step 0) to 0 (step ``total``): the lr factor of step ``step_index``."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(step_index / total, 1.0)))
 
 
 def crop(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

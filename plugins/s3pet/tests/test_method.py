@@ -225,16 +225,23 @@ def test_predict_handles_other_sizes_and_keeps_training_mode():
     assert all(m.training for m in method.nets.values())
 
 
-def test_cosine_schedule_follows_the_step_index_and_constant_leaves_the_rate():
-    batch = structured_batch(n=2)
+def test_cosine_schedule_is_sized_by_the_engine_and_constant_leaves_the_rate():
     for schedule, expected in (("cosine", [1e-3, 5e-4, 0.0]), ("constant", [1e-3, 1e-3, 1e-3])):
         method = tiny(S3PETBaseline, lr_schedule=schedule, stage2_lr=1e-3, stage2_epochs=2,
                       stage2_steps_per_epoch=2)
         stage = method.stages()[-1]
-        ctx = context()
+        assert stage.schedulers_per == "step"
+        optimizer = stage.optimizers["adam"]
+        factory = stage.schedulers.get("cosine")
+        assert (factory is not None) == (schedule == "cosine")
+        scheduler = factory(4) if factory else None  # the engine passes epochs x the real steps per epoch
         seen = []
-        for index in (0, 2, 4):
-            ctx.step_index = index
-            stage.step(batch, ctx)
-            seen.append(stage.optimizers["adam"].param_groups[0]["lr"])
+        for index in range(5):
+            if index in (0, 2, 4):
+                seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            if scheduler:
+                scheduler.step()
         assert seen == pytest.approx(expected, abs=1e-12)
+
+
