@@ -64,7 +64,7 @@ def test_run_then_compare_in_every_format(cli):
     table = cli("compare")
     assert table.exit_code == 0 and "tiny-cnn" in table.output and "lpet" in table.output
 
-    markdown = cli("compare", "--format", "markdown").output.strip().splitlines()
+    markdown = cli("compare", "--format", "markdown").stdout.strip().splitlines()  # notes go to stderr
     assert len({line.count("|") for line in markdown}) == 1 and len(markdown) == 4  # header, rule, 2 rows
     assert "**" in markdown[2] + markdown[3]
 
@@ -92,9 +92,10 @@ def test_compare_marks_best_by_direction(cli):
 def test_compare_notes_a_row_that_pools_different_settings(cli):
     assert cli(*RUN).exit_code == 0
     assert cli(*RUN, "--seed", "1").exit_code == 0  # another seed of the same setting: pooled silently
-    assert "note:" not in cli("compare").output
+    assert "pools runs" not in cli("compare").output
     assert cli(*RUN, "-o", "epochs=3").exit_code == 0
-    notes = [line for line in cli("compare").output.splitlines() if line.startswith("note:")]
+    notes = [line for line in cli("compare").output.splitlines() if line.startswith("note:")
+             and not line.startswith("note: metrics:")]
     assert len(notes) == 1 and "'tiny-cnn'" in notes[0] and notes[0].count("tiny-cnn_tiny_drf4") == 3
 
 

@@ -89,7 +89,9 @@ def test_score_command_adds_a_metric_and_compare_counts_each_run_once(tmp_path):
     assert board.exit_code == 0, board.output
     table = pd.read_csv(__import__("io").StringIO(board.stdout))
     assert sorted(table["method"]) == ["lpet", "tiny-cnn"]
-    assert "note:" not in board.output
+    assert "counts once" not in board.output and "different versions" not in board.output
+    shown = cli(host, "compare", "--results", results, "--metrics", "psnr,mae")
+    assert "note: metrics: psnr: challenge convention; mae: test convention (computed by metric-mae" in shown.output
 
 
 def test_score_predicts_again_from_final_weights_when_predictions_were_not_saved(tmp_path):

@@ -8,7 +8,7 @@ from rich.console import Console
 from ..errors import UserError
 from ..results.record import pooled_setups, select_records
 from ..results.formats import FORMATS, render
-from ..results.leaderboard import build_leaderboard
+from ..results.leaderboard import build_leaderboard, conventions_line
 from ..runner import DEFAULT_RESULTS
 
 
@@ -55,6 +55,8 @@ def compare(
         if missing:
             raise UserError(f"metric {missing[0]!r} is in no recorded run; recorded: {', '.join(board.metrics) or 'none'}")
     show(render(board, fmt))
+    if fmt in ("table", "markdown", "latex"):  # on stderr: a piped table stays a table (csv/json carry the info)
+        typer.echo(f"note: metrics: {conventions_line(board.metrics)}", err=True)
 
 
 def show(output) -> None:

@@ -27,6 +27,7 @@ from tabulate import tabulate
 
 from ..errors import UserError
 from ..results.formats import FORMATS, LATEX_ESCAPES
+from ..results.leaderboard import conventions_line
 from ..results.record import RunRecord
 from .spec import DEFAULT_COMPONENTS, PAPER_NAMES, REFERENCE_METHOD, TABLE1_METHODS, TABLE2_COMPONENTS, TABLE2_METHODS
 
@@ -76,7 +77,7 @@ class PaperTable:
             parts.append("p: two-sided paired Wilcoxon signed-rank test against S3PET (pairs: subject, seed)")
         else:
             parts.append("no S3PET run: no significance tests")
-        return "; ".join(parts) + "."
+        return "; ".join(parts) + ". Metrics: " + conventions_line(self.metrics) + "."
 
 
 # -- building -----------------------------------------------------------------------------------------

@@ -36,6 +36,17 @@ def default_metrics(metric_info: dict[str, dict]) -> list[str]:
     return challenge or list(metric_info)
 
 
+def conventions_line(metric_info: dict[str, dict]) -> str:
+    """Which convention each shown metric follows and what computed it, e.g.
+    "psnr, ssim: challenge convention; nmse: s3pet convention (computed by petbench==0.1.0)"."""
+    by_convention: dict[str, list[str]] = {}
+    for name, info in metric_info.items():
+        by_convention.setdefault(info.get("convention") or "unstated", []).append(name)
+    dists = sorted({info.get("dist") or info.get("plugin") or "" for info in metric_info.values()} - {""})
+    line = "; ".join(f"{', '.join(names)}: {convention} convention" for convention, names in by_convention.items())
+    return line + (f" (computed by {', '.join(dists)})" if dists else "")
+
+
 def tidy_rows(records: list[RunRecord]) -> pd.DataFrame:
     """One row per (run, subject, metric) with the run's method, dataset, DRF and seed."""
     frames = []
