@@ -129,3 +129,29 @@ def test_run_compile_is_recorded_equal_and_not_part_of_the_identity(tmp_path, mo
     assert counters["frames"]["ok"] >= 1
     for name, stats in eager.summary.items():
         assert compiled.summary[name]["mean"] == pytest.approx(stats["mean"], rel=1e-4, abs=1e-6), name
+
+
+def test_cli_compile_flags_reach_the_run_and_the_grid(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from petbench.cli import create_app
+    from petbench.grids.spec import resolve_grid
+    from petbench.plugins import set_host
+    from petbench.results import find_records
+
+    monkeypatch.setenv("PETBENCH_COMPILE_BACKEND", "aot_eager")
+    host = isolated_host(TOY_PLUGIN)
+    try:
+        result = CliRunner().invoke(create_app(host), [
+            "run", "-m", "tiny-cnn", "-d", "tiny", "--drf", "4", "--n-train", "2", "--n-test", "1",
+            "--n-unpaired", "0", "--preset", "quick", "-o", "epochs=1", "--device", "cpu", "--no-predictions",
+            "-q", "--compile", "--results", str(tmp_path)])
+    finally:
+        set_host(None)
+    assert result.exit_code == 0, result.output
+    (record,) = find_records(tmp_path)
+    assert record.data["config"]["compile"]["compiled"] == ["net"]
+    grid = tmp_path / "g.toml"
+    grid.write_text('methods = ["tiny-cnn"]\ndataset = "tiny"\ndrf = 4\n')
+    assert resolve_grid(str(grid), compile=True).run_config(resolve_grid(str(grid)).cells()[0]).compile
+    assert not resolve_grid(str(grid)).run_config(resolve_grid(str(grid)).cells()[0]).compile
