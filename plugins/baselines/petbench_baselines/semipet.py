@@ -46,7 +46,9 @@ def region_map(lpet: torch.Tensor, thresholds: list[float], smooth: int = 5) -> 
     if smooth > 1:
         x = F.avg_pool2d(x, smooth, 1, smooth // 2, count_include_pad=False)
     relative = x / x.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
-    index = torch.bucketize(relative, torch.tensor(sorted(thresholds), device=x.device, dtype=x.dtype))
+    # bucketize's index (how many thresholds lie below), without copying the thresholds to the GPU:
+    # that copy made the host wait for the GPU at every forward
+    index = sum(((relative > t).long() for t in thresholds), torch.zeros_like(relative, dtype=torch.long))
     return F.one_hot(index[:, 0], len(thresholds) + 1).permute(0, 3, 1, 2).to(lpet.dtype)
 
 
