@@ -168,6 +168,8 @@ ZYGOTE = textwrap.dedent("""
         if pid == 0:
             fd = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             os.dup2(fd, 2)
+            os.dup2(fd, 1)  # what a command prints must not reach the zygote's answers
+            sys.stdout = os.fdopen(1, "w", buffering=1)
             try:
                 writes = child(job)
                 with open(err_path + ".writes", "w") as f:
@@ -178,6 +180,7 @@ ZYGOTE = textwrap.dedent("""
                 traceback.print_exc()
                 code = 1
             sys.stderr.flush()
+            sys.stdout.flush()
             os._exit(code)
         _, status = os.waitpid(pid, 0)
         print(json.dumps({{"code": os.waitstatus_to_exitcode(status), "stderr": err_path}}), flush=True)
@@ -243,9 +246,11 @@ def outcome(results: Path) -> dict:
     for run_dir in sorted(p for p in Path(results).iterdir() if (p / "run.json").exists()):
         record = json.loads((run_dir / "run.json").read_text())
         assert record["status"] == "finished", (run_dir.name, record.get("error"))
-        nets = load_plain(run_dir / "checkpoints" / "last.pt")["nets"]
+        last = run_dir / "checkpoints" / "last.pt"
+        nets = load_plain(last)["nets"] if last.exists() else {}  # a method that does not train has none
         rows = pd.read_csv(run_dir / "metrics.csv").sort_values(["subject", "metric"]).reset_index(drop=True)
-        history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+        history_file = run_dir / "history.jsonl"
+        history = [json.loads(line) for line in history_file.read_text().splitlines()] if history_file.exists() else []
         for entry in history:
             entry.pop("seconds")  # wall time: the only part of an entry a resume may change
         found[run_dir.name] = {"nets": nets, "rows": rows, "history": history}

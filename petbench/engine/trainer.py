@@ -115,9 +115,14 @@ def train(method: Method, stages: list[Stage], data: TrainingData, *, seed: int,
         if stage.reuse_key is not None and stage_cache_dir is not None:
             cache_file = Path(stage_cache_dir) / f"{stage_cache_key(stage, data_fingerprint or {}, seed)}.pt"
             payload = stage_cache_payload(stage, data_fingerprint or {}, seed)
-            reused = load_stage(method, stage, cache_file, payload, device, warn) if starting else None
-            if reused is not None:
-                done.reports.append(StageReport(stage.name, stage.epochs, 0, 0.0, reused_from=reused))
+            cached = load_stage(method, stage, cache_file, payload, device, warn) if starting else None
+            if cached is not None:
+                if cached["run_id"] == run_id and run_id:  # this run stored it, then was killed: as trained
+                    done.reports.append(StageReport(**cached["report"]))
+                    done.history.extend(dict(entry) for entry in cached["history"])
+                    write_history(history_path, done.history)
+                else:
+                    done.reports.append(StageReport(stage.name, stage.epochs, 0, 0.0, reused_from=cached["run_id"]))
                 save(checkpoint_path, method, stages, Position(index + 1, 0), scaler, done, selection)
                 continue
         report = run_stage(method, stages, index, data, seed=seed, device=device, amp_dtype=amp_dtype,
@@ -129,7 +134,9 @@ def train(method: Method, stages: list[Stage], data: TrainingData, *, seed: int,
         done.reports.append(report)
         if cache_file is not None:  # before the checkpoint: a kill in between retrains the last epoch, same result
             atomic_torch_save({"format": FORMAT, "key": payload, "run_id": run_id,
-                               "modules": {n: method.nets[n].state_dict() for n in stage.modules}}, cache_file)
+                               "modules": {n: method.nets[n].state_dict() for n in stage.modules},
+                               "report": dict(report.__dict__),
+                               "history": [e for e in done.history if e.get("stage") == stage.name]}, cache_file)
         if index == len(stages) - 1 and selection is not None and selection.best_nets is not None:
             method.nets.load_state_dict(selection.best_nets)  # the final checkpoint holds the selected weights
         save(checkpoint_path, method, stages, Position(index + 1, 0), scaler, done, selection)
@@ -226,8 +233,9 @@ def stage_states(stages: list[Stage]) -> list[dict]:
                                    ("state", stage.state))} for stage in stages]
 
 
-def load_stage(method: Method, stage: Stage, cache_file: Path, payload: str, device, warn: Warn) -> str | None:
-    """Load a shared stage's stored modules; returns the run id that trained them, or None to train."""
+def load_stage(method: Method, stage: Stage, cache_file: Path, payload: str, device, warn: Warn) -> dict | None:
+    """Load a shared stage's stored modules; returns what was stored with them (the run id that trained
+    them, its report and history entries), or None to train the stage."""
     if not cache_file.exists():
         return None
     initial = {name: copy.deepcopy(method.nets[name].state_dict()) for name in stage.modules}
@@ -237,7 +245,9 @@ def load_stage(method: Method, stage: Stage, cache_file: Path, payload: str, dev
             raise CheckpointMismatch("it is not the stored result of this stage")
         for name in stage.modules:
             method.nets[name].load_state_dict(cached["modules"][name])
-        return str(cached.get("run_id", ""))
+        return {"run_id": str(cached.get("run_id", "")), "history": list(cached.get("history", [])),
+                "report": cached.get("report") or {"name": stage.name, "epochs": stage.epochs, "steps": 0,
+                                                   "seconds": 0.0}}
     except (UnreadableFile, CheckpointMismatch, KeyError, TypeError, RuntimeError) as exc:
         for name, state in initial.items():
             method.nets[name].load_state_dict(state)
