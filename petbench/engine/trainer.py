@@ -389,16 +389,20 @@ def batches(stage: Stage, data: TrainingData, steps: int, seed: int, device: tor
     """Shuffled batches of the first source; the other sources are drawn independently."""
     generator = torch.Generator().manual_seed(seed)
     orders = {source: torch.randperm(data.count(source), generator=generator) for source in stage.sources}
+    placed: dict[tuple, torch.Tensor] = {}  # each order copied once per epoch to where its slices live
     for step in range(steps):
         batch = {}
         for source, order in orders.items():
             start = (step * stage.batch_size) % len(order)
-            index = order[start:start + stage.batch_size]
-            if len(index) < min(stage.batch_size, len(order)):  # wrap around for a short source
-                index = torch.cat([index, order[:stage.batch_size - len(index)]])
             for key in SOURCES[source]:
                 tensor = data.tensors[key]
-                batch[key] = tensor[index.to(tensor.device)].to(device, non_blocking=True)
+                if (source, tensor.device) not in placed:
+                    placed[(source, tensor.device)] = order.to(tensor.device)
+                on_device = placed[(source, tensor.device)]
+                index = on_device[start:start + stage.batch_size]
+                if len(index) < min(stage.batch_size, len(order)):  # wrap around for a short source
+                    index = torch.cat([index, on_device[:stage.batch_size - len(index)]])
+                batch[key] = tensor[index].to(device, non_blocking=True)
         yield batch
 
 
