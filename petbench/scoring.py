@@ -131,8 +131,7 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
     data["summary"] = {**data.get("summary", {}), **summarise(new)}
     data.setdefault("scored", []).append({"metrics": added, "from": "predictions" if method is None else "weights"})
     record.save()
-    if added:
-        log(f"run {record.run_id}: added {', '.join(added)}")
+    log(f"run {record.run_id}: added {', '.join(added)}")
     return failed
 
 

@@ -218,3 +218,16 @@ def test_a_metric_plugin_installed_later_leaves_a_grid_finished(tmp_path):
     for run_id, started in before.items():
         record = RunRecord.load(results / run_id)
         assert record.data["started_at"] == started and "mae" in record.data["metrics"]
+
+
+def test_score_leaves_a_run_another_process_holds(tmp_path):
+    from petbench.results.lock import RunLock
+
+    results = tmp_path / "results"
+    first = run(isolated_host(TOY_PLUGIN), results, config())
+    host = isolated_host(TOY_PLUGIN, metric_plugin())
+    with RunLock(results, first.run_id):
+        busy = cli(host, "score", "--results", results, "--metrics", "mae", "-q")
+    assert busy.exit_code == 0 and "skipped: run " in busy.output and "scored 0 of 1" in busy.output
+    assert "mae" not in RunRecord.load(first.path).data["metrics"]
+    assert "scored 1 of 1" in cli(host, "score", "--results", results, "--metrics", "mae", "-q").output

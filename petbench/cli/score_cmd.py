@@ -8,6 +8,7 @@ from ..engine.device import resolve_device
 from ..errors import UserError
 from ..paths import writable_dir
 from ..plugins import get_host
+from ..results.lock import RunBusy, RunLock
 from ..results.record import find_records, report_problems, warn_line
 from ..runner import DEFAULT_RESULTS
 from ..scoring import score_record
@@ -50,8 +51,13 @@ def score(
         lacking = [name for name in names if name not in record.scored_metrics()]
         if not lacking:
             continue
-        failed = score_record(host, record, lacking, device=target, progress=not quiet, log=typer.echo,
-                              strict=strict)
+        try:
+            with RunLock(results, record.run_id):  # not while another process writes this run
+                failed = score_record(host, record, lacking, device=target, progress=not quiet, log=typer.echo,
+                                      strict=strict)
+        except RunBusy as busy:
+            typer.echo(f"skipped: {busy}", err=True)
+            continue
         failures += len(failed)
         done += 1
     typer.echo(f"scored {done} of {len(records)} finished runs" + (f"; {failures} metric(s) raised and were "

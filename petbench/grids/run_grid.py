@@ -32,6 +32,7 @@ from ..atomic import atomic_write_json
 from ..results.record import RunRecord
 from ..results.identity import run_id_for, run_identity
 from ..runner import resolve_preset
+from ..results.lock import RunBusy, RunLock
 from ..scoring import score_record
 from .executors import CellJob, CellTask, LocalExecutor, SubmititExecutor, slurm_job_active
 from .spec import Cell, GridSpec
@@ -238,9 +239,14 @@ def score_finished(host: PluginHost, plan: Plan, cells: list[PlannedCell], log: 
     for planned in cells:
         record = RunRecord.load(plan.results / planned.task.run_id)
         lacking = [m for m in wanted if record is not None and m not in record.scored_metrics()]
-        if lacking:
-            log(f"  scoring {', '.join(lacking)}: {planned.cell.title}")
-            score_record(host, record, lacking, device=resolve_device(plan.spec.device), progress=False, log=log)
+        if not lacking:
+            continue
+        try:
+            with RunLock(plan.results, planned.task.run_id):  # another process may be writing it right now
+                log(f"  scoring {', '.join(lacking)}: {planned.cell.title}")
+                score_record(host, record, lacking, device=resolve_device(plan.spec.device), progress=False, log=log)
+        except RunBusy as busy:
+            log(f"  not scored now: {busy}")
 
 
 def chains(cells: list[PlannedCell]) -> list[list[PlannedCell]]:
