@@ -155,11 +155,18 @@ class Method:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    #: how tables and figures name the method (default: ``name``)
+    #: how tables, figures and legends name the method (default: ``name``)
     display_name: ClassVar[str | None] = None
-    #: where the method stands in the built-in paper tables: ``{table: position}``, e.g. ``{1: 20}``
-    #: (rows sorted by position; the method with the highest position is the table's reference)
-    table_places: ClassVar[dict[int, int]] = {}
+    #: the method's rows in the paper's tables (and the built-in grids ``table1``/``table2``):
+    #: ``{table: position}`` or ``{table: (position, label)}``, e.g. ``{1: (70, "Mine (ours)")}``;
+    #: rows are sorted by position, the label defaults to ``display_name``
+    table_places: ClassVar[dict[int, int | tuple[int, str]]] = {}
+    #: in each table it has a place in, the row the others are tested against (Wilcoxon p-values)
+    table_reference: ClassVar[bool] = False
+    #: ``{table: label}`` for the figure of that table (Figure 3 for 1, Figure 4 for 2), default its table label
+    figure_labels: ClassVar[dict[int, str]] = {}
+    #: position in the built-in ``label-efficiency`` grid (None: not part of it)
+    efficiency_place: ClassVar[int | None] = None
     defaults: ClassVar[dict[str, Any]] = {}
     presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "quick": {}}
 
@@ -274,6 +281,28 @@ def validate_stages(stages: Any, method: Method) -> None:
 def is_scheduler_factory(obj: Any) -> bool:
     """A ``Stage.schedulers`` entry that builds the scheduler (``f(total) -> scheduler``), not a scheduler."""
     return callable(obj) and not callable(getattr(obj, "state_dict", None))
+
+
+def places_of(method: Any) -> dict[int, tuple[int, str]]:
+    """A method's (class or instance) ``table_places`` as ``{table: (position, label)}``, validated:
+    a malformed declaration is a :class:`~petbench.errors.UserError` naming the method."""
+    from .errors import UserError
+
+    name = getattr(method, "name", "?")
+    label = getattr(method, "display_name", None) or name
+    places = getattr(method, "table_places", None) or {}
+    if not isinstance(places, Mapping):
+        raise UserError(f"method {name!r}: table_places must be a dict {{table: position}}, not "
+                        f"{type(places).__name__}")
+    out = {}
+    for table, place in places.items():
+        position, text = (place if isinstance(place, (tuple, list)) and len(place) == 2 else (place, label))
+        if table not in (1, 2) or isinstance(position, bool) or not isinstance(position, (int, float)) \
+                or not isinstance(text, str) or not text:
+            raise UserError(f"method {name!r}: table_places entry {table!r}: {place!r} is not "
+                            f"position or (position, label) for table 1 or 2")
+        out[int(table)] = (position, text)
+    return out
 
 
 def call_stages(method: Method, run: RunContext | None) -> Any:

@@ -363,12 +363,27 @@ def epoch_finished(host: PluginHost | None, record: RunRecord, entry: dict, log)
 
 
 def method_extras(method) -> dict:
-    """Optional descriptive attributes a method may declare (e.g. Table II components)."""
+    """Optional descriptive attributes a method may declare (e.g. Table II components), and how the
+    paper's tables and figures show it (so `compare --table` and `figure` need no installed plugin).
+    ``table_places`` is stored as ``{"1": [position, label]}`` (JSON keys are strings)."""
+    from .method import places_of
+
     extras = {}
     for name in ("components", "variant_of", "paper_name"):
         value = getattr(method, name, None)
         if value is not None:
             extras[name] = value
+    extras["display_name"] = getattr(method, "display_name", None) or method.name
+    places = places_of(method)
+    if places:
+        extras["table_places"] = {str(table): [position, label] for table, (position, label) in places.items()}
+    if getattr(method, "table_reference", False):
+        extras["table_reference"] = True
+    labels = getattr(method, "figure_labels", None)
+    if labels:
+        extras["figure_labels"] = {str(table): str(label) for table, label in labels.items()}
+    if getattr(method, "efficiency_place", None) is not None:
+        extras["efficiency_place"] = method.efficiency_place
     return extras
 
 

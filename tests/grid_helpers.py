@@ -22,7 +22,9 @@ import torch
 
 from petbench import hookimpl
 from petbench.data.nifti import save_volume
+from petbench.default_plugins.lpet import LowDoseInput
 from petbench.results.record import RunRecord
+from petbench.runner import method_extras
 from petbench.testing.toys import TOY_PLUGIN, TinyDataset, TinyMethod, isolated_host
 
 METRIC_INFO = {"psnr": {"higher_is_better": True, "unit": "dB", "convention": "", "description": ""},
@@ -54,10 +56,25 @@ class PaperLike(TinyMethod):
         return [pre, supervised]
 
 
+#: how the stand-ins declare their rows, as the shipped methods do (petbench.Method's class attributes)
+ROLES = {
+    "cyclegan": {"display_name": "Cycle-GAN", "table_places": {1: 20}, "efficiency_place": 40},
+    "autocontext": {"display_name": "Auto-Context", "table_places": {1: 30}, "efficiency_place": 20},
+    "argan": {"display_name": "AR-GAN", "table_places": {1: 40}},
+    "cvtgan": {"display_name": "CVT-GAN", "table_places": {1: 50}},
+    "semipet": {"display_name": "SemiPET", "table_places": {1: 60}, "efficiency_place": 30},
+    "s3pet-baseline": {"display_name": "S3PET baseline", "table_places": {2: (10, "Baseline")}},
+    "s3pet-dsmae": {"display_name": "S3PET +DsMAE", "table_places": {2: (20, "+DsMAE")}},
+    "s3pet-dsmae-dkd": {"display_name": "S3PET +DsMAE+DKD", "table_places": {2: (30, "+DsMAE+DKD")}},
+    "s3pet": {"display_name": "S3PET", "table_places": {1: (70, "S3PET (ours)"), 2: (40, "S3PET")},
+              "table_reference": True, "figure_labels": {2: "Proposed"}, "efficiency_place": 50},
+}
+
+
 def paper_like(name: str, *, width: int = 8, pretrain: bool = False, components: dict | None = None):
     return type(name.replace("-", "_"), (PaperLike,), {
         "name": name, "description": f"test stand-in for {name}", "pretrain": pretrain, "components": components,
-        "defaults": {**PaperLike.defaults, "width": width}, "__module__": __name__})
+        "defaults": {**PaperLike.defaults, "width": width}, "__module__": __name__, **ROLES.get(name, {})})
 
 
 TABLE1_FAKES = [paper_like(n, width=w) for n, w in
@@ -126,6 +143,7 @@ def _register(register):
 
 
 HELPER_PLUGIN = types.SimpleNamespace(__name__="grid-helpers", register_methods=_register)
+STAND_INS = {cls.name: cls for cls in TABLE1_FAKES + TABLE2_FAKES + [LowDoseInput]}
 
 
 def helper_host():
@@ -136,10 +154,16 @@ def helper_host():
 def fake_record(results: Path, method: str, seed: int, values: dict[str, list[float]], *, drf: int = 4,
                 subjects: list[str] | None = None, parameters: int | None = 1000, components: dict | None = None,
                 options: dict | None = None, n_test: int | None = None, predictions: bool = False,
-                noise: float = 0.1, protocol: dict | None = None) -> RunRecord:
+                noise: float = 0.1, protocol: dict | None = None, extras: dict | None = None) -> RunRecord:
     """A finished record of ``method`` at ``seed`` on the ``tiny`` dataset with these per-subject values;
     with ``predictions``, NIfTI predictions = the subject's SPET plus Gaussian noise of std ``noise``;
-    ``protocol`` overrides protocol entries (e.g. ``{"n_train": 2, "n_train_pool": 10}``)."""
+    ``protocol`` overrides protocol entries (e.g. ``{"n_train": 2, "n_train_pool": 10}``).
+    The method section holds what the runner stores for the stand-in (or ``lpet``) of that name
+    (:func:`petbench.runner.method_extras`); ``extras`` replaces it (``{}``: a record from before
+    methods declared their names and places)."""
+    if extras is None:
+        cls = STAND_INS.get(method)
+        extras = method_extras(cls) if cls is not None else {}
     n = len(next(iter(values.values())))
     subjects = subjects or [f"tiny{i:03d}" for i in range(n)]
     options = options or {}
@@ -151,7 +175,7 @@ def fake_record(results: Path, method: str, seed: int, values: dict[str, list[fl
         "finished_at": f"2024-01-01T00:00:{seed:02d}+00:00",
         "config": {"method": method, "dataset": "tiny", "seed": seed, "protocol": protocol, "preset": "quick"},
         "method": {"name": method, "options": options, "parameters": parameters,
-                   **({"components": components} if components else {})},
+                   **extras, **({"components": components} if components else {})},
         "dataset": {"name": "tiny", "options": {}, "units": "a.u."},
         "protocol": protocol, "splits": {"train": [], "test": subjects, "unpaired": []},
         "metrics": {m: METRIC_INFO[m] for m in values}, "summary": {}, "timings": {}, "error": None,

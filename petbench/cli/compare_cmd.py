@@ -19,7 +19,7 @@ def compare(
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: the challenge-convention ones; add e.g. psnr_paper for the paper's)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, markdown, latex, csv or json."),
     paper_table: Optional[int] = typer.Option(None, "--table", help="1 or 2: the paper's Table I or II (its rows "
-                                              "and order, seed spread, Wilcoxon tests against S3PET)."),
+                                              "in the order of the methods' places, seed spread, Wilcoxon tests against the reference method)."),
     by: Optional[str] = typer.Option(None, "--by", help="n_train, n_unpaired or drf: one column per value of that "
                                      "axis, one table per metric (the table of `petbench figure efficiency`)."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "

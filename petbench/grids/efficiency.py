@@ -33,15 +33,19 @@ from ..errors import UserError  # noqa: E402
 from ..results.formats import FORMATS  # noqa: E402
 from ..results.record import RunRecord  # noqa: E402
 from .figures import save_png  # noqa: E402
-from .spec import EFFICIENCY_METHODS, INPUT_METHOD, PAPER_NAMES, TABLE1_METHODS, TABLE2_METHODS  # noqa: E402
+from .places import curve_label, efficiency_position, position  # noqa: E402
+from .spec import INPUT_METHOD  # noqa: E402
 from .tables import DEFAULT_METRICS, decimals_for, latex_escape, metric_title, number_text, variant_labels  # noqa: E402
 
 AXES = ("n_train", "n_unpaired", "drf")
 SIZE_AXES = ("n_train", "n_unpaired")  # the input does not depend on these
 AXIS_TITLES = {"n_train": "paired training subjects (n_train)", "n_unpaired": "unpaired SPET subjects (n_unpaired)",
                "drf": "dose reduction factor (DRF)"}
-NAMES = {**PAPER_NAMES[2], **PAPER_NAMES[1]}
-ORDER = list(dict.fromkeys(EFFICIENCY_METHODS + TABLE1_METHODS + TABLE2_METHODS))
+
+
+def line_order(record: RunRecord) -> tuple:
+    """Lines in the order of the methods' places in the label-efficiency grid, then Table I, then Table II."""
+    return (efficiency_position(record), position(record, 1), position(record, 2))
 
 
 @dataclass
@@ -132,7 +136,7 @@ def build_curves(records: list[RunRecord], axis: str, metrics: list[str] | None 
     if missing:
         raise UserError(f"metric {missing[0]!r} is in no recorded run; recorded: {', '.join(info)}")
 
-    labels = variant_labels(records, 1, names=NAMES)
+    labels = variant_labels(records, 1, curve_label)
     latest: dict[tuple, RunRecord] = {}  # one record per (variant, axis value, seed): the latest finished
     for record in records:
         is_input = record.method == INPUT_METHOD and axis in SIZE_AXES
@@ -150,9 +154,11 @@ def build_curves(records: list[RunRecord], axis: str, metrics: list[str] | None 
     tidy = pd.concat(frames, ignore_index=True)
 
     lines: dict[str, Line] = {}
+    orders: dict[str, tuple] = {}
     for record in latest.values():
         row, label = labels[record.run_id]
         lines.setdefault(row, Line(row, record.method, label, record.method == INPUT_METHOD))
+        orders.setdefault(row, line_order(record))
     for (row, x, metric), part in tidy.groupby(["row", "x", "metric"], dropna=False):
         per_seed = part.groupby("seed")["value"].mean()
         stats = {"mean": float(part["value"].mean()), "std": float(part["value"].std(ddof=0)),
@@ -161,8 +167,7 @@ def build_curves(records: list[RunRecord], axis: str, metrics: list[str] | None 
         at = values if pd.isna(x) else [int(x)]
         for value in at:
             lines[row].points.setdefault(metric, {})[value] = stats
-    ordered = sorted(lines.values(), key=lambda line: (ORDER.index(line.method) if line.method in ORDER else
-                                                       len(ORDER), line.method, line.label))
+    ordered = sorted(lines.values(), key=lambda line: (orders[line.key], line.method, line.label))
     seeds = sorted({int(r.data["config"]["seed"]) for r in latest.values()})
     return Curves(axis=axis, values=values, dataset=setting["dataset"], setting=setting, seeds=seeds,
                   metrics={m: info[m] for m in wanted}, lines=ordered)

@@ -24,12 +24,12 @@ from ..data.nifti import load_volume  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from ..plugins import PluginHost  # noqa: E402
 from ..results.record import RunRecord  # noqa: E402
-from .spec import PAPER_NAMES  # noqa: E402
-from .tables import latest_per_seed, paper_order, table_records, variant_labels  # noqa: E402
+from .places import figure_label, position  # noqa: E402
+from .spec import INPUT_METHOD  # noqa: E402
+from .tables import latest_per_seed, table_records, variant_labels  # noqa: E402
 
 ROW_NAMES = ("image", "zoom", "error")
 FIGURE_NUMBER = {1: 3, 2: 4}
-FIG4_NAMES = {**PAPER_NAMES[2], "s3pet": "Proposed"}
 
 
 @dataclass
@@ -40,17 +40,19 @@ class Column:
 
 
 def choose_records(records: list[RunRecord], number: int, seed: int | None) -> tuple[list[tuple[str, RunRecord]], int]:
-    """One record per row of Table ``number`` (``lpet`` excluded: its column comes from the dataset), at
-    ``seed`` (default: the smallest seed every method has, else each method's smallest)."""
+    """One record per row of Table ``number`` (the input excluded: its column comes from the dataset), at
+    ``seed`` (default: the smallest seed every method has, else each method's smallest). A column is
+    titled with the method's ``figure_labels`` entry for the table, else its table label."""
     records = latest_per_seed(table_records(records, number), number)
-    labels = variant_labels(records, number)
+    labels = variant_labels(records, number, lambda record: figure_label(record, number))
     rows: dict[str, list[RunRecord]] = {}
     for record in records:
-        if record.method == "lpet":
+        if record.method == INPUT_METHOD:
             continue
         rows.setdefault(labels[record.run_id][0], []).append(record)
     if not rows:
-        raise UserError(f"no method runs for Figure {FIGURE_NUMBER[number]} (only lpet); run the grid first")
+        raise UserError(f"no method runs for Figure {FIGURE_NUMBER[number]} (only {INPUT_METHOD}); "
+                        "run the grid first")
     seed_sets = [{r.data["config"]["seed"] for r in recs} for recs in rows.values()]
     common = set.intersection(*seed_sets)
     if seed is not None:
@@ -58,16 +60,11 @@ def choose_records(records: list[RunRecord], number: int, seed: int | None) -> t
         if missing:
             raise UserError(f"--seed {seed}: no run of {missing[0]} with that seed")
     chosen_seed = seed if seed is not None else (min(common) if common else None)
-    order = paper_order(number, sorted({recs[0].method for recs in rows.values()}))
-    names = FIG4_NAMES if number == 2 else PAPER_NAMES[1]
     picked = []
-    for key in sorted(rows, key=lambda k: (order.index(rows[k][0].method), k)):
+    for key in sorted(rows, key=lambda k: (position(rows[k][0], number), rows[k][0].method, k)):
         recs = sorted(rows[key], key=lambda r: r.data["config"]["seed"])
         record = next((r for r in recs if r.data["config"]["seed"] == chosen_seed), recs[0])
-        label = labels[record.run_id][1]
-        if record.method in names and label == PAPER_NAMES[number].get(record.method):
-            label = names[record.method]
-        picked.append((label, record))
+        picked.append((labels[record.run_id][1], record))
     return picked, chosen_seed if chosen_seed is not None else picked[0][1].data["config"]["seed"]
 
 

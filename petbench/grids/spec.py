@@ -5,9 +5,11 @@ preset (the test size and split seed are the grid's); each element is a :class:`
 ``petbench run``. Methods and datasets may carry options, and an
 entry such as ``tiny-cnn[epochs=2,4;lr=1e-3]`` expands to one variant per combination of values.
 
-Three grids are built in: ``table1`` (the S3PET paper's Table I: LPET and five baselines against S3PET),
-``table2`` (its ablation, Table II) and ``label-efficiency`` (methods against the number of paired
-training subjects). Other grids are TOML files (see docs/grids.md).
+Three grids are built in: ``table1`` and ``table2`` (the paper's Table I, the comparison, and Table II,
+the ablation) and ``label-efficiency`` (methods against the number of paired training subjects). Their
+methods are the installed ones that declare a place in them (``Method.table_places``,
+``Method.efficiency_place``), found when the grid is resolved, in the order of their places. Other
+grids are TOML files (see docs/grids.md).
 """
 from __future__ import annotations
 
@@ -20,49 +22,29 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..data.protocol import Protocol
-from ..errors import UserError
+from ..errors import PluginError, UserError
+from ..method import places_of
 from ..options import parse_value
+from ..plugins import PluginHost, get_host
 from ..runner import PRESETS, RunConfig
 
-#: Table I of the paper, in its row order, with the names it prints.
-TABLE1_METHODS = ("lpet", "cyclegan", "autocontext", "argan", "cvtgan", "semipet", "s3pet")
-#: Table II (ablation), in its row order.
-TABLE2_METHODS = ("s3pet-baseline", "s3pet-dsmae", "s3pet-dsmae-dkd", "s3pet")
-REFERENCE_METHOD = "s3pet"
-PAPER_NAMES = {
-    1: {"lpet": "LPET", "cyclegan": "Cycle-GAN", "autocontext": "Auto-Context", "argan": "AR-GAN",
-        "cvtgan": "CVT-GAN", "semipet": "SemiPET", "s3pet": "S3PET (ours)"},
-    2: {"s3pet-baseline": "Baseline", "s3pet-dsmae": "+DsMAE", "s3pet-dsmae-dkd": "+DsMAE+DKD",
-        "s3pet": "S3PET"},
-}
-#: Table II's component columns, used when a record does not store ``method.components``.
-TABLE2_COMPONENTS = ("DsMAE", "DKD", "DKL")
-DEFAULT_COMPONENTS = {
-    "s3pet-baseline": {"DsMAE": False, "DKD": False, "DKL": False},
-    "s3pet-dsmae": {"DsMAE": True, "DKD": False, "DKL": False},
-    "s3pet-dsmae-dkd": {"DsMAE": True, "DKD": True, "DKL": False},
-    "s3pet": {"DsMAE": True, "DKD": True, "DKL": True},
-}
-#: Label efficiency: the input, one supervised baseline, the semi-supervised and unpaired methods.
-EFFICIENCY_METHODS = ("lpet", "autocontext", "semipet", "cyclegan", "s3pet")
-#: The method whose rows are the low-dose input itself (drawn as a reference line, not a method).
+#: The host's own method whose rows are the low-dose input itself (drawn as a reference line, not a method).
 INPUT_METHOD = "lpet"
 
 
 @dataclass(frozen=True)
 class BuiltinGrid:
-    methods: tuple[str, ...]
     description: str
-    table: int | None = None
+    table: int | None = None  # its methods: those with a place in this table ...
+    efficiency: bool = False  # ... or in the label-efficiency grid
     settings: tuple[tuple[str, Any], ...] = ()  # the grid's defaults (command-line values override them)
 
 
 BUILTIN_GRIDS = {
-    "table1": BuiltinGrid(TABLE1_METHODS, "Table I of the S3PET paper", table=1),
-    "table2": BuiltinGrid(TABLE2_METHODS, "Table II of the S3PET paper", table=2),
-    "label-efficiency": BuiltinGrid(EFFICIENCY_METHODS, "Label efficiency: each method against the number of "
-                                    "paired training subjects", settings=(("n_train", (2, 5, 10, 30)),
-                                                                          ("drfs", (10,)))),
+    "table1": BuiltinGrid("Table I of the paper (comparison)", table=1),
+    "table2": BuiltinGrid("Table II of the paper (ablation)", table=2),
+    "label-efficiency": BuiltinGrid("Label efficiency: each method against the number of paired training subjects",
+                                    efficiency=True, settings=(("n_train", (2, 5, 10, 30)), ("drfs", (10,)))),
 }
 #: Protocol sizes a grid can vary (its axes next to DRF and seed).
 SIZE_AXES = ("n_unpaired", "n_train")
@@ -325,13 +307,37 @@ def parse_int_list(text: str | Iterable[int] | int, what: str) -> list[int]:
 
 
 # -- built-in grids and TOML files ------------------------------------------------------------------
-def builtin_grid(name: str, datasets: list[Variant] | None, **settings: Any) -> GridSpec:
+def builtin_methods(host: PluginHost, grid: BuiltinGrid) -> list[str]:
+    """The installed methods that declare a place in ``grid``, in the order of their places (then names).
+    A method whose plugin fails to load cannot say; ``petbench plugins`` shows why."""
+    placed = []
+    for name in host.methods.names():
+        try:
+            cls = host.methods.get(name)
+        except (UserError, PluginError):  # a plugin that fails to load
+            continue
+        if grid.efficiency:
+            place = getattr(cls, "efficiency_place", None)
+        else:
+            place = places_of(cls).get(grid.table, (None, ""))[0]
+        if place is not None:
+            placed.append((place, name))
+    return [name for _, name in sorted(placed)]
+
+
+def builtin_grid(name: str, datasets: list[Variant] | None, host: PluginHost | None = None,
+                 **settings: Any) -> GridSpec:
     grid = BUILTIN_GRIDS[name]
     if not datasets:
         raise UserError(f"grid {name} needs a dataset: add --dataset phantom (built in) or --dataset udpet "
                         f"--data-root DIR")
+    methods = builtin_methods(host or get_host(), grid)
+    if not methods:
+        what = "efficiency_place" if grid.efficiency else f"table_places with table {grid.table}"
+        raise UserError(f"grid {name}: no installed method declares a place in it ({what}); install the "
+                        f"method plugins (see `petbench plugins`)")
     settings = {**{k: list(v) for k, v in grid.settings}, **{k: v for k, v in settings.items() if v is not None}}
-    return GridSpec(name=name, table=grid.table, methods=[Variant(m) for m in grid.methods], datasets=list(datasets),
+    return GridSpec(name=name, table=grid.table, methods=[Variant(m) for m in methods], datasets=list(datasets),
                     description=grid.description, **settings)
 
 
@@ -403,11 +409,12 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def resolve_grid(grid: str, datasets: list[Variant] | None = None, **settings: Any) -> GridSpec:
-    """A built-in grid (``table1``, ``table2``, ``label-efficiency``) or a TOML file; ``datasets`` and
-    ``settings`` (when not ``None``) override the grid's."""
+def resolve_grid(grid: str, datasets: list[Variant] | None = None, host: PluginHost | None = None,
+                 **settings: Any) -> GridSpec:
+    """A built-in grid (``table1``, ``table2``, ``label-efficiency``: its methods from ``host``, default
+    the CLI's) or a TOML file; ``datasets`` and ``settings`` (when not ``None``) override the grid's."""
     if grid in BUILTIN_GRIDS:
-        return builtin_grid(grid, datasets, **settings)
+        return builtin_grid(grid, datasets, host, **settings)
     path = Path(grid)
     if path.suffix.lower() != ".toml" and not path.exists():
         raise UserError(f"unknown grid {grid!r}: use {builtin_names()} or the path of a TOML file (docs/grids.md)")

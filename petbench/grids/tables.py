@@ -1,13 +1,16 @@
 """Tables I and II in the paper's form, read from run records.
 
-- rows in the paper's order, with its names (Table I: LPET … S3PET (ours); Table II: Baseline … S3PET);
+- the methods with a place in the table (``table_places``, stored in each run record; see
+  :mod:`petbench.grids.places`), in the order of their places, with their labels; in Table I also the
+  methods that declare no place, after the others;
 - PSNR [dB] ↑, SSIM ↑, NMSE ↓ as mean ± std over test subjects, pooled over every seed; with several
   seeds the std of the per-seed means is shown in parentheses;
 - the best mean of each metric in bold (by the metric's direction);
 - Table I: the parameter count; Table II: the component check marks (Baseline, DsMAE, DKD, DKL, from the
   ``components`` each method declares, stored in its run records);
-- for every method, a two-sided paired Wilcoxon signed-rank test against S3PET per metric
-  (``scipy.stats.wilcoxon``), pairs matched by test subject and seed.
+- for every method, a two-sided paired Wilcoxon signed-rank test against the reference row (the method
+  that declares ``table_reference``) per metric (``scipy.stats.wilcoxon``), pairs matched by test subject
+  and seed.
 
 All runs of one table must share a dataset (and its options), a DRF and a protocol.
 """
@@ -17,7 +20,7 @@ import json
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -29,7 +32,7 @@ from ..errors import UserError
 from ..results.formats import FORMATS, LATEX_ESCAPES
 from ..results.leaderboard import conventions_line
 from ..results.record import RunRecord
-from .spec import DEFAULT_COMPONENTS, PAPER_NAMES, REFERENCE_METHOD, TABLE1_METHODS, TABLE2_COMPONENTS, TABLE2_METHODS
+from .places import in_table, position, reference_method, table_label
 
 DEFAULT_METRICS = ("psnr", "ssim", "nmse")
 ROMAN = {1: "I", 2: "II"}
@@ -57,12 +60,19 @@ class PaperTable:
     seeds: list[int]
     metrics: dict[str, dict]  # name -> stored info (direction, unit)
     rows: list[Row]
-    reference: str | None  # key of the S3PET row, when present
+    reference: str | None  # key of the reference row (the method declaring table_reference), when present
     components: list[str] = field(default_factory=list)
+    reference_method: str | None = None
+
+    @property
+    def reference_label(self) -> str | None:
+        return next((row.label for row in self.rows if row.key == self.reference), None)
 
     @property
     def caption(self) -> str:
-        what = "Comparison with other methods" if self.number == 1 else "Ablation of S3PET's components"
+        reference = self.reference_label
+        what = "Comparison with other methods" if self.number == 1 else \
+            f"Ablation of {reference}'s components" if reference else "Ablation"
         return (f"Table {ROMAN[self.number]}. {what} on {self.dataset} (DRF {self.drf}, "
                 f"{self.protocol.get('n_test', '?')} test subjects, seed{'s' if len(self.seeds) > 1 else ''} "
                 f"{', '.join(map(str, self.seeds))}).")
@@ -74,9 +84,10 @@ class PaperTable:
             parts.append("(in parentheses: std of the per-seed means)")
         parts.append("best in bold")
         if self.reference is not None:
-            parts.append("p: two-sided paired Wilcoxon signed-rank test against S3PET (pairs: subject, seed)")
+            parts.append(f"p: two-sided paired Wilcoxon signed-rank test against {self.reference_label} "
+                         "(pairs: subject, seed)")
         else:
-            parts.append("no S3PET run: no significance tests")
+            parts.append("no run of a reference method (table_reference): no significance tests")
         return "; ".join(parts) + ". Metrics: " + conventions_line(self.metrics) + "."
 
 
@@ -101,14 +112,9 @@ def table_records(records: list[RunRecord], number: int) -> list[RunRecord]:
     """The finished records that belong in Table ``number``, all from one dataset, DRF and protocol."""
     if number not in (1, 2):
         raise UserError(f"--table must be 1 or 2, not {number}")
-    ablation_only = set(TABLE2_METHODS) - {REFERENCE_METHOD}
-    if number == 2:
-        chosen = [r for r in records if r.method in TABLE2_METHODS]
-    else:
-        chosen = [r for r in records if r.method not in ablation_only]
+    chosen = [r for r in records if in_table(r, number)]
     if not chosen:
-        wanted = TABLE1_METHODS if number == 1 else TABLE2_METHODS
-        raise UserError(f"no finished runs of Table {ROMAN[number]}'s methods ({', '.join(wanted)}); "
+        raise UserError(f"no finished runs of a method with a place in Table {ROMAN[number]} (table_places); "
                         f"run `petbench grid table{number} --dataset phantom` first")
     groups: dict[tuple, list[RunRecord]] = {}
     for record in chosen:
@@ -120,18 +126,18 @@ def table_records(records: list[RunRecord], number: int) -> list[RunRecord]:
     return chosen
 
 
-def variant_labels(records: list[RunRecord], number: int, names: dict[str, str] | None = None
+def variant_labels(records: list[RunRecord], number: int, label_of: Callable[[RunRecord], str] | None = None
                    ) -> dict[str, tuple[str, str]]:
     """run id -> (row key, label). A method run with several option sets gets one row per set.
-    ``names``: the methods' printed names (default: Table ``number``'s)."""
-    names = PAPER_NAMES[number] if names is None else names
+    ``label_of``: a record's printed name (default: its label in Table ``number``)."""
+    label_of = label_of or (lambda record: table_label(record, number))
     by_method: dict[str, dict[str, dict]] = {}
     for record in records:
         options = json.dumps(record.data["method"].get("options", {}), sort_keys=True, default=str)
         by_method.setdefault(record.method, {})[options] = record.data["method"].get("options", {})
     result = {}
     for record in records:
-        base = names.get(record.method, record.method)
+        base = label_of(record)
         variants = by_method[record.method]
         options_text = json.dumps(record.data["method"].get("options", {}), sort_keys=True, default=str)
         if len(variants) == 1:
@@ -158,13 +164,8 @@ def latest_per_seed(records: list[RunRecord], number: int) -> list[RunRecord]:
     return [r for r in records if latest[(labels[r.run_id][0], r.data["config"]["seed"])] is r]
 
 
-def paper_order(number: int, methods: list[str]) -> list[str]:
-    order = TABLE1_METHODS if number == 1 else TABLE2_METHODS
-    known = [m for m in order if m in methods]
-    return known + sorted(m for m in methods if m not in order)
-
-
 def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] | None = None) -> PaperTable:
+    chosen_reference = reference_method(records, number)
     records = latest_per_seed(table_records(records, number), number)
     labels = variant_labels(records, number)
     metric_info: dict[str, dict] = {}
@@ -193,11 +194,11 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
         key, label = labels[record.run_id]
         entry = keys.setdefault(key, {"method": record.method, "label": label, "records": []})
         entry["records"].append(record)
-    order = paper_order(number, sorted({e["method"] for e in keys.values()}))
-    ordered = sorted(keys, key=lambda k: (order.index(keys[k]["method"]), keys[k]["label"]))
+    ordered = sorted(keys, key=lambda k: (position(keys[k]["records"][0], number), keys[k]["method"],
+                                          keys[k]["label"]))
 
-    reference = next((k for k in ordered if keys[k]["method"] == REFERENCE_METHOD), None)
-    components = component_columns(records) if number == 2 else []
+    reference = next((k for k in ordered if keys[k]["method"] == chosen_reference), None)
+    components = component_columns([keys[k]["records"][0] for k in ordered]) if number == 2 else []
     rows = []
     for key in ordered:
         entry = keys[key]
@@ -232,7 +233,7 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
                       drf=first.data["protocol"]["drf"], protocol=first.data["protocol"],
                       seeds=sorted({r.data["config"]["seed"] for r in records}),
                       metrics={m: metric_info[m] for m in wanted}, rows=rows, reference=reference,
-                      components=components)
+                      components=components, reference_method=chosen_reference if reference else None)
 
 
 def wilcoxon_p(tidy: pd.DataFrame, key: str, reference: str, metric: str) -> float | None:
@@ -259,7 +260,8 @@ def wilcoxon_p(tidy: pd.DataFrame, key: str, reference: str, metric: str) -> flo
 
 
 def component_columns(records: list[RunRecord]) -> list[str]:
-    seen = list(TABLE2_COMPONENTS)
+    """The check-mark columns: Baseline, then every component the records declare, in their rows' order."""
+    seen: list[str] = []
     for record in records:
         for name in (record.data["method"].get("components") or {}):
             if name not in seen:
@@ -268,7 +270,7 @@ def component_columns(records: list[RunRecord]) -> list[str]:
 
 
 def components_of(record: RunRecord, columns: list[str]) -> dict[str, bool]:
-    declared = record.data["method"].get("components") or DEFAULT_COMPONENTS.get(record.method, {})
+    declared = record.data["method"].get("components") or {}
     return {name: True if name == "Baseline" else bool(declared.get(name, False)) for name in columns}
 
 
@@ -401,7 +403,7 @@ def render_paper_table(table: PaperTable, fmt: str):
         data = {"table": table.number, "caption": table.caption, "note": table.note, "dataset": table.dataset,
                 "dataset_options": table.dataset_options, "drf": table.drf, "protocol": table.protocol,
                 "seeds": table.seeds, "metrics": table.metrics,
-                "reference": REFERENCE_METHOD if table.reference is not None else None,
+                "reference": table.reference_method,
                 "components": table.components,
                 "rows": [{"method": r.method, "label": r.label, "parameters": r.parameters, "runs": r.runs,
                           "seeds": r.seeds, "components": r.components, "metrics": r.stats} for r in table.rows]}

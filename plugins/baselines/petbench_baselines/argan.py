@@ -85,6 +85,9 @@ class ARGAN(BaselineMethod):
 
     #: how tables should name it (recorded in the run record)
     paper_name = 'AR-GAN (2D re-implementation)'
+    #: the paper's name for it, and its row in Table I (positions: LPET 10 ... S3PET 70)
+    display_name = "AR-GAN"
+    table_places = {1: 40}
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"num_downs": 4, "ngf": 4, "r_width": 4, "r_blocks": 1, "ndf": 4, "batch_size": 4}
 

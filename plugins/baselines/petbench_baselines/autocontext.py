@@ -72,6 +72,10 @@ class AutoContext(BaselineMethod):
 
     #: how tables should name it (recorded in the run record)
     paper_name = 'Auto-Context CNN (LPET-only)'
+    #: the paper's name for it, and its row in Table I (positions: LPET 10 ... S3PET 70)
+    display_name = "Auto-Context"
+    table_places = {1: 30}
+    efficiency_place = 20  # in the label-efficiency grid
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"modules": 2, "width": 8, "depth": 2, "batch_size": 4}
 

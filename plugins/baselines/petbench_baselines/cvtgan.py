@@ -110,6 +110,9 @@ class CVTGAN(BaselineMethod):
 
     #: how tables should name it (recorded in the run record)
     paper_name = 'CVT-GAN (2D re-implementation)'
+    #: the paper's name for it, and its row in Table I (positions: LPET 10 ... S3PET 70)
+    display_name = "CVT-GAN"
+    table_places = {1: 50}
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"width": 8, "d_width": 4, "batch_size": 4}
 

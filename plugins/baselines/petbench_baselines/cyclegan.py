@@ -63,6 +63,10 @@ class CycleGAN(BaselineMethod):
 
     #: how tables should name it (recorded in the run record)
     paper_name = 'Cycle-GAN (+ supervised L1 on pairs)'
+    #: the paper's name for it, and its row in Table I (positions: LPET 10 ... S3PET 70)
+    display_name = "Cycle-GAN"
+    table_places = {1: 20}
+    efficiency_place = 40  # in the label-efficiency grid
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"ngf": 4, "ndf": 4, "n_blocks": 1, "batch_size": 4}
 

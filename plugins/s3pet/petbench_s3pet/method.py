@@ -103,6 +103,13 @@ class S3PET(Method):
     components: dict[str, bool] = VARIANTS["full"]
     paper_name: str = LABELS["full"]
     variant_of: str | None = None
+    #: how petbench's tables, figures and built-in grids show it: the last row of Table I and II, the row the
+    #: others are tested against, "Proposed" in Figure 4 (as the paper), and part of the label-efficiency grid
+    display_name = "S3PET"
+    table_places: ClassVar[dict] = {1: (70, "S3PET (ours)"), 2: (40, "S3PET")}
+    table_reference = True
+    figure_labels: ClassVar[dict] = {2: "Proposed"}
+    efficiency_place: ClassVar[int | None] = 50
 
     def __init__(self, options: Mapping[str, Any] | None = None, preset: str | None = None) -> None:
         super().__init__(options, preset)
@@ -368,6 +375,11 @@ class S3PETBaseline(S3PET):
     components = VARIANTS["baseline"]
     paper_name = LABELS["baseline"]
     variant_of = "s3pet"
+    display_name = "S3PET baseline"
+    table_places = {2: (10, LABELS["baseline"])}  # Table II only, before the full method
+    table_reference = False
+    figure_labels = {}
+    efficiency_place = None
 
 
 class S3PETDsMAE(S3PET):
@@ -380,6 +392,11 @@ class S3PETDsMAE(S3PET):
     components = VARIANTS["dsmae"]
     paper_name = LABELS["dsmae"]
     variant_of = "s3pet"
+    display_name = "S3PET +DsMAE"
+    table_places = {2: (20, LABELS["dsmae"])}  # Table II only, before the full method
+    table_reference = False
+    figure_labels = {}
+    efficiency_place = None
 
 
 class S3PETDsMAEDKD(S3PET):
@@ -392,6 +409,11 @@ class S3PETDsMAEDKD(S3PET):
     components = VARIANTS["dsmae-dkd"]
     paper_name = LABELS["dsmae-dkd"]
     variant_of = "s3pet"
+    display_name = "S3PET +DsMAE+DKD"
+    table_places = {2: (30, LABELS["dsmae-dkd"])}  # Table II only, before the full method
+    table_reference = False
+    figure_labels = {}
+    efficiency_place = None
 
 
 METHODS = (S3PET, S3PETBaseline, S3PETDsMAE, S3PETDsMAEDKD)
