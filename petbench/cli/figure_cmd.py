@@ -14,7 +14,7 @@ from ..runner import DEFAULT_RESULTS
 
 def figure(
     kind: Optional[str] = typer.Argument(None, metavar="[efficiency|dose|curves]", help="'curves': training curves "
-                                         "of --run runs; 'efficiency': a metric "
+                                         "of --run runs or a --grid; 'efficiency': a metric "
                                          "against --x (n_train, n_unpaired or drf); 'dose': the same with --x drf. "
                                          "Without it: Figure 3 (--table 1) or 4 (--table 2)."),
     out: Path = typer.Option(..., "--out", "-o", help="The PNG file to write."),
@@ -35,6 +35,8 @@ def figure(
     x_axis: Optional[str] = typer.Option(None, "--x", help="efficiency: n_train (default), n_unpaired or drf."),
     runs: Optional[list[str]] = typer.Option(None, "--run", help="curves: a run id (repeatable, or comma-separated); "
                                              "their training curves share one picture."),
+    grid: Optional[str] = typer.Option(None, "--grid", help="curves: every finished run of this grid (a built-in "
+                                       "name or a TOML file) under --results that kept training curves."),
     dpi: int = typer.Option(150, "--dpi", help="Resolution of the PNG."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
                                 "and the record is left out)."),
@@ -45,13 +47,16 @@ def figure(
 
     writable_file(out, "--out")
     if kind == "curves":  # training curves from history.jsonl (petbench.grids.curves_figure)
-        from ..grids.curves_figure import curves_figure
+        from ..grids.curves_figure import curves_figure, grid_runs
 
         ids = [r.strip() for value in runs or [] for r in value.split(",") if r.strip()]
+        if ids and grid:
+            raise UserError("give --run IDs or --grid NAME, not both")
         missing = [r for r in ids if not (Path(results) / r / "run.json").is_file()]
         if missing:
             raise UserError(f"--run {missing[0]}: no such run in {results}; see `petbench compare --results {results}`")
-        info = curves_figure([Path(results) / r for r in ids], out, dpi=dpi)
+        run_dirs = grid_runs(Path(results), grid) if grid else [Path(results) / r for r in ids]
+        info = curves_figure(run_dirs, out, dpi=dpi)
         typer.echo(f"wrote {out}: curves of {len(info['runs'])} run(s); panels {', '.join(p['title'] for p in info['panels'])}")
         return
     records = select_records(results, dataset, drf, "run `petbench grid table1 --dataset phantom` first",
@@ -66,7 +71,7 @@ def figure(
     if kind is not None:
         if kind not in ("efficiency", "dose"):
             raise UserError(f"unknown figure {kind!r}: use `petbench figure efficiency`, `petbench figure dose`, "
-                            f"`petbench figure curves --run ID` or `petbench figure --table 1|2`")
+                            f"`petbench figure curves --run ID|--grid NAME` or `petbench figure --table 1|2`")
         if kind == "dose" and x_axis not in (None, "drf"):
             raise UserError(f"`petbench figure dose` is against DRF; for --x {x_axis} use `petbench figure efficiency`")
         axis = "drf" if kind == "dose" else (x_axis or "n_train")

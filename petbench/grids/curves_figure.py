@@ -33,10 +33,32 @@ def read_history(run_dir: Path) -> list[dict]:
         raise UserError(f"{path} is not JSON lines ({exc})") from None
 
 
+def grid_runs(results: Path, grid: str) -> list[Path]:
+    """The finished runs of grid ``grid`` (a built-in name, a grid's name or its TOML file) under
+    ``results`` that kept training curves, in the grid's cell order (runs that trained nothing, such
+    as the low-dose input, have none)."""
+    from .run_grid import GridState
+    from .spec import load_toml_grid
+
+    name = load_toml_grid(Path(grid)).name if grid.lower().endswith(".toml") else grid
+    state = GridState(results, name)
+    if not state.path.is_file():
+        raise UserError(f"--grid {grid}: no grid {name!r} in {results} (no {state.path}); run "
+                        f"`petbench grid {grid} --results {results}` first, or give --run ID")
+    finished = [entry["run_id"] for entry in state.data["cells"].values()
+                if entry.get("status") == "finished" and entry.get("run_id")]
+    runs = [Path(results) / run_id for run_id in dict.fromkeys(finished)]
+    with_curves = [run for run in runs if (run / HISTORY_NAME).is_file()]
+    if not with_curves:
+        raise UserError(f"--grid {grid}: none of its {len(runs)} finished run(s) in {results} kept training curves "
+                        f"({HISTORY_NAME}); see `petbench grid {grid} --status --results {results}`")
+    return with_curves
+
+
 def curves_figure(run_dirs: list[Path], out: Path, dpi: int = 150) -> dict:
     """Draw the curves of ``run_dirs`` into ``out`` (PNG); returns the description written into it."""
     if not run_dirs:
-        raise UserError("give at least one run: --run ID (repeatable)")
+        raise UserError("give at least one run: --run ID (repeatable) or --grid NAME")
     histories = {Path(d).name: read_history(d) for d in run_dirs}
     stages = list(dict.fromkeys(entry["stage"] for history in histories.values() for entry in history))
     validated = any("validation" in entry for history in histories.values() for entry in history)
