@@ -179,9 +179,10 @@ class Method:
     def stages(self, run: RunContext | None = None) -> list[Stage]:
         """The training stages, in order. The host calls this once per run, after it moved
         ``self.nets`` to the training device, so optimisers are created here. ``run`` tells the
-        dataset, DRF, device and slice sizes; it is None when the host only inspects the stages
-        (grid planning, ``petbench check``'s static checks), so use it only for what a
-        schedule factory cannot say. A method may also define ``stages(self)`` without it."""
+        dataset, DRF, device and slice sizes. The host also calls it when it plans a grid (a context
+        of the cell: its dataset, DRF and training data, read on first use; the planner's device) and
+        in ``petbench check`` (a context of the check's tiny data); only a direct call by other code
+        may leave it None. A method may also define ``stages(self)`` without it."""
         return []
 
     def predict(self, lpet: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from contextlib import contextmanager
+from functools import cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +27,9 @@ from typing import Callable
 
 from ..engine.device import resolve_device
 from ..errors import PluginError, UserError
-from ..method import validate_stages
+from ..data.protocol import split_subjects
+from ..method import RunContext, call_stages, validate_stages
+from ..run_data import RunData
 from ..plugins import PluginHost
 from ..atomic import atomic_write_json
 from ..results.record import RunRecord
@@ -124,7 +127,7 @@ def plan_grid(host: PluginHost, spec: GridSpec, results: Path, *, preset: str, p
     metric_names = list(spec.metrics) if spec.metrics else host.metrics.names()
     for name in metric_names:
         host.metrics.entry(name)
-    datasets, methods, planned = {}, {}, []
+    datasets, methods, contexts, planned = {}, {}, {}, []
     for cell in spec.cells():
         config = spec.run_config(cell, preset)
         try:
@@ -137,8 +140,13 @@ def plan_grid(host: PluginHost, spec: GridSpec, results: Path, *, preset: str, p
                 raise UserError(f"dataset {dataset.name!r} has no DRF {cell.drf}; "
                                 f"valid: {', '.join(map(str, dataset.drfs))}")
             if cell.method.label not in methods:
-                methods[cell.method.label] = describe_method(host, cell.method.name, cell.method.options, preset)
-            method, reuse_keys = methods[cell.method.label]
+                methods[cell.method.label] = make_method(host, cell.method.name, cell.method.options, preset)
+            method = methods[cell.method.label]
+            setting = (cell.method.label, cell.dataset.label, cell.drf, cell.n_train, cell.n_unpaired)
+            if setting not in contexts:  # stages(run) may depend on the cell's data (not on its seed)
+                contexts[setting] = reuse_keys_of(method, planning_context(dataset, config.protocol,
+                                                                           resolve_device(spec.device)))
+            reuse_keys = contexts[setting]
         except PluginError as exc:  # a broken plugin fails its cells, not the grid
             identity = {"method": cell.method.name, "method_options": cell.method.options,
                         "dataset": cell.dataset.name, "dataset_options": cell.dataset.options,
@@ -158,14 +166,34 @@ def plan_grid(host: PluginHost, spec: GridSpec, results: Path, *, preset: str, p
     return plan
 
 
-def describe_method(host: PluginHost, name: str, options: dict, preset: str) -> tuple:
-    """The method (its name, resolved options and class make its run identity) and the reuse keys of its stages."""
+def make_method(host: PluginHost, name: str, options: dict, preset: str):
+    """The method (its name, resolved options and class make its run identity)."""
     method_cls = host.methods.get(name)  # an unknown name is a UserError
     with blame("method", name):
-        method = method_cls(options, preset)  # a bad option is a UserError
+        return method_cls(options, preset)  # a bad option is a UserError
+
+
+def planning_context(dataset, protocol, device) -> RunContext:
+    """The run context a cell's run will hand ``stages(run)``: the dataset, DRF and (the planner's) device
+    at once; the slice shape and counts read the cell's training data on first use, as in a run (a
+    method that never asks costs nothing)."""
+    @cache
+    def data() -> RunData:
+        has_drf = getattr(dataset, "available_drfs", None)
+        with blame("dataset", dataset.name):
+            splits = split_subjects(dataset.name, dataset.subject_ids(), protocol,
+                                    (lambda sid: protocol.drf in has_drf(sid)) if has_drf else (lambda sid: True))
+        return RunData(dataset, splits, protocol, lambda: blame("dataset", dataset.name))
+
+    return RunContext(dataset=dataset.name, drf=protocol.drf, device=device, slice_shape=lambda: data().slice_shape(),
+                      slice_counts=lambda source: data().count(source))
+
+
+def reuse_keys_of(method, run: RunContext) -> list:
+    """The reuse keys of the method's stages for a cell (``run``: its planning context)."""
     reuse_keys = []
     try:
-        stages = method.stages()
+        stages = call_stages(method, run)
     except UserError:
         raise
     except Exception:  # a plugin bug shows when the cell runs, where it is recorded
@@ -174,7 +202,7 @@ def describe_method(host: PluginHost, name: str, options: dict, preset: str) -> 
     for stage in stages:
         if stage.reuse_key is not None:
             reuse_keys.append((stage.name, stage.reuse_key))
-    return method, reuse_keys
+    return reuse_keys
 
 
 @contextmanager

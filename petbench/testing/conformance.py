@@ -52,7 +52,7 @@ from ..engine.checkpoint import seed_everything
 from ..engine.device import resolve_device
 from ..errors import PluginError, UserError
 from ..evaluation import predict_volume
-from ..method import Method, Stage, validate_stages
+from ..method import Method, RunContext, Stage, call_stages, validate_stages
 from ..metric import Metric
 from ..options import resolve_options
 from ..plugins import PluginHost, get_host
@@ -251,6 +251,11 @@ class TinyRun:
         spet_slices = {_key(x) for volume in spet for x in volume}
         return cls(TrainingData(tensors), test, scale, drf, spet_slices)
 
+    def context(self, device: torch.device) -> RunContext:
+        """What a run on this data tells ``stages(run)`` (as :meth:`petbench.run_data.RunData.context`)."""
+        return RunContext(dataset=TinyDataset.name, drf=self.drf, device=device,
+                          slice_shape=tuple(self.data.tensors["lpet"].shape[-2:]), slice_counts=self.data.count)
+
 
 def _key(slice_: torch.Tensor) -> bytes:
     return slice_.detach().float().cpu().contiguous().numpy().tobytes()
@@ -426,7 +431,8 @@ def method_report(target: str | type, *, options: Mapping[str, Any] | None = Non
 
     def declares_stages():
         method = state["method"]
-        stages = method.stages()
+        run = state["run"] = TinyRun.build(size, depth)  # stages(run) is told about it, as in a run
+        stages = call_stages(method, run.context(torch_device))
         try:
             validate_stages(stages, method)  # what the runner checks before a run is recorded
         except UserError as exc:
@@ -449,8 +455,7 @@ def method_report(target: str | type, *, options: Mapping[str, Any] | None = Non
         return ", ".join(f"{s.name} {list(s.sources)}" for s in stages) or "no stages (nothing to train)"
 
     def trains():
-        method, stages = state["method"], state["stages"]
-        run = state["run"] = TinyRun.build(size, depth)
+        method, stages, run = state["method"], state["stages"], state["run"]
         before = _state(method)
         with tempfile.TemporaryDirectory() as tmp:
             reports = train(method, stages, run.data, seed=seed, device=torch_device,
@@ -496,7 +501,7 @@ def method_report(target: str | type, *, options: Mapping[str, Any] | None = Non
 
     def deterministic():
         method = _instantiate(state["cls"], state["options"], seed, torch_device)
-        stages = _capped_stages(method.stages(), max_epochs, max_steps)
+        stages = _capped_stages(call_stages(method, state["run"].context(torch_device)), max_epochs, max_steps)
         with tempfile.TemporaryDirectory() as tmp:
             train(method, stages, state["run"].data, seed=seed, device=torch_device,
                   checkpoint_dir=Path(tmp) / "checkpoints", progress=False)
