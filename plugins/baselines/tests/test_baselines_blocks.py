@@ -8,14 +8,6 @@ from petbench_baselines.blocks import (CvTBlock, CvTStage, ImagePool, PatchGAN, 
 from petbench_baselines.semipet import RegionAdaptiveNorm, region_map, ssim
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, and a loaded machine does not slow them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.parametrize("size", [32, 48, 64])
 def test_unet_shapes_any_multiple_of_16(size):

@@ -3,7 +3,6 @@ import importlib.metadata
 import json
 
 import pytest
-import torch
 
 from petbench.data.protocol import Protocol
 from petbench.runner import RunConfig, execute
@@ -15,14 +14,6 @@ from test_baselines_methods import SOURCES, TINY
 
 PROTOCOL = Protocol(n_train=2, n_test=1, n_unpaired=2, drf=4)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, and a loaded machine does not slow them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,6 @@ from petbench_baselines.cyclegan import CycleGAN
 from petbench_baselines.semipet import SemiPET
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors run faster on one thread, and a loaded machine does not slow them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 SIZE = 32
 CLASSES = {cls.name: cls for cls in plugin.METHODS}
 #: tiny sizes for unit tests on a CPU: the classes' test_options, a higher learning rate

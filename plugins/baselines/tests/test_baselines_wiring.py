@@ -34,13 +34,6 @@ from petbench_baselines.cvtgan import CvTDiscriminator, CvTGenerator
 from test_baselines_methods import CLASSES, TINY, context, structured_batch, tiny
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def count(module) -> int:
     return sum(p.numel() for p in module.parameters())
