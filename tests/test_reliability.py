@@ -3,7 +3,6 @@ per-subject metrics of an uninterrupted run (bit for bit on CPU); checkpoint and
 are plain data, and damaged ones are survived; one writer per run."""
 import json
 import os
-import pickle
 
 import pytest
 import torch
@@ -65,7 +64,6 @@ def test_a_kill_during_evaluation_resumes_bit_for_bit(reference, zygote, tmp_pat
 
 # -- files a results folder may hold: plain data only, damage survived ---------------------------------------
 from petbench.data.protocol import Protocol  # noqa: E402
-from petbench.engine import train  # noqa: E402
 from petbench.engine.checkpoint import load_plain  # noqa: E402
 from petbench.results.lock import RunBusy, RunLock  # noqa: E402
 from petbench.runner import RunConfig, execute  # noqa: E402
@@ -180,8 +178,6 @@ def test_force_retrains_when_the_stage_file_is_unreadable(clean_run, tmp_path):
 def test_a_second_writer_of_a_live_run_is_refused_naming_the_holder(tmp_path):
     config = three_stage_config()
     host = isolated_host(TOY_PLUGIN, kill_matrix)
-    from petbench.results.identity import run_id_for
-    # the run id the runner will use: plan it as the runner does
     record = execute(host, config, tmp_path / "probe", progress=False, log=lambda _: None)
     with RunLock(tmp_path / "results", record.run_id):  # another process holds it
         with pytest.raises(RunBusy, match=rf"run {record.run_id} is in progress in process {os.getpid()} on host"):

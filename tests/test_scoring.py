@@ -1,7 +1,5 @@
 """Evaluation as its own step: a run's identity is what trained it (not the metrics), a metric added
 later scores finished runs from their predictions (or final weights), and each run counts once."""
-import json
-import shutil
 import textwrap
 import types
 

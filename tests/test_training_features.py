@@ -14,7 +14,7 @@ from petbench import Method, Stage, hookimpl
 from petbench.data.protocol import Protocol
 from petbench.engine import train
 from petbench.errors import UserError
-from petbench.method import RunContext, TrainContext, validate_stages
+from petbench.method import TrainContext, validate_stages
 from petbench.runner import RunConfig, execute
 from petbench.testing.toys import TOY_PLUGIN, TinyMethod, isolated_host
 
