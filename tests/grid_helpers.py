@@ -22,6 +22,7 @@ import torch
 
 from petbench import hookimpl
 from petbench.data.nifti import save_volume
+from petbench.plugins import set_host
 from petbench.default_plugins.lpet import LowDoseInput
 from petbench.results.record import RunRecord
 from petbench.runner import method_extras
@@ -191,3 +192,12 @@ def fake_record(results: Path, method: str, seed: int, values: dict[str, list[fl
             save_volume(record.path / "predictions" / f"{sid}.nii.gz",
                         subject.spet + rng.normal(0, noise, subject.spet.shape).astype(np.float32), subject.affine)
     return record
+
+
+def installed(host):
+    """A fixture body that makes ``host`` the CLI's host for one test: ``yield from installed(host)``."""
+    set_host(host)
+    try:
+        yield host
+    finally:
+        set_host(None)

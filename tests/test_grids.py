@@ -12,14 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # --import-mode=importlib: make grid_helpers importable
-from grid_helpers import helper_host  # noqa: E402
+from grid_helpers import helper_host, installed  # noqa: E402
 
 from petbench.cli import create_app  # noqa: E402
 from petbench.errors import UserError  # noqa: E402
 from petbench.grids.executors import CellJob, SlurmOptions, SubmititExecutor, parse_time_min  # noqa: E402
 from petbench.grids.run_grid import chains, plan_grid, run_grid, select  # noqa: E402
 from petbench.grids.spec import GridSpec, Variant, grid_from_dict, parse_entry, resolve_grid  # noqa: E402
-from petbench.plugins import set_host  # noqa: E402
 from petbench.results import find_records  # noqa: E402
 
 TINY = ["--n-train", "4", "--n-test", "3", "--n-unpaired", "0", "--drf", "4", "--preset", "quick", "-q"]
@@ -27,10 +26,7 @@ TINY = ["--n-train", "4", "--n-test", "3", "--n-unpaired", "0", "--drf", "4", "-
 
 @pytest.fixture
 def host():
-    host = helper_host()
-    set_host(host)
-    yield host
-    set_host(None)
+    yield from installed(helper_host())
 
 
 @pytest.fixture

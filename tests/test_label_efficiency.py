@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # --import-mode=importlib: make grid_helpers importable
-from grid_helpers import fake_record, helper_host  # noqa: E402
+from grid_helpers import fake_record, helper_host, installed  # noqa: E402
 
 from petbench.cli import create_app  # noqa: E402
 from petbench.data.protocol import Protocol, split_subjects  # noqa: E402
@@ -21,7 +21,6 @@ from petbench.grids.efficiency import build_curves, draw_curves  # noqa: E402
 from petbench.grids.executors import LocalExecutor  # noqa: E402
 from petbench.grids.run_grid import chains, plan_grid, run_grid, select  # noqa: E402
 from petbench.grids.spec import GridSpec, Variant, grid_from_dict, resolve_grid  # noqa: E402
-from petbench.plugins import set_host  # noqa: E402
 from petbench.results import find_records  # noqa: E402
 
 IDS = [f"s{i:03d}" for i in range(200)]
@@ -120,10 +119,7 @@ def test_grid_expands_over_n_train_and_n_unpaired():
 
 @pytest.fixture
 def host():
-    host = helper_host()
-    set_host(host)
-    yield host
-    set_host(None)
+    yield from installed(helper_host())
 
 
 def test_grid_cells_share_the_test_subjects_and_nest_their_training_sets(host, results, tmp_path):

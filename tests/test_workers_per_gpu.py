@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # --import-mode=importlib: make the helpers importable
+from grid_helpers import installed  # noqa: E402
 from parallel_helpers import parallel_host  # noqa: E402
 
 from petbench.cli import create_app  # noqa: E402
@@ -20,7 +21,6 @@ from petbench.grids.executors import (LocalExecutor, ParallelJob, SlurmOptions, 
                                       bundle, resolve_workers)
 from petbench.grids.run_grid import plan_grid, run_grid  # noqa: E402
 from petbench.grids.spec import GridSpec, Variant  # noqa: E402
-from petbench.plugins import set_host  # noqa: E402
 from petbench.results import find_records  # noqa: E402
 
 GRID = """
@@ -39,10 +39,7 @@ n_unpaired = 0
 
 @pytest.fixture
 def host():
-    host = parallel_host()
-    set_host(host)
-    yield host
-    set_host(None)
+    yield from installed(parallel_host())
 
 
 def check_concurrent_and_in_order(results, barrier):
