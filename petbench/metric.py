@@ -9,6 +9,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .data.subject import LabelMap, Subject
+from .data.volume_checks import degenerate
 
 NAN = float("nan")
 
@@ -47,18 +48,6 @@ class MetricContext:
     def for_pair(self) -> "MetricContext":
         """The same context with nothing shared yet (a new (pred, ref) pair)."""
         return replace(self, memo={})
-
-
-def degenerate(ref: np.ndarray) -> str | None:
-    """Why ``ref`` cannot be scored against (constant, all zero or non-finite), or None."""
-    if ref.size == 0:
-        return "empty"
-    if not np.isfinite(ref).all():
-        return "has non-finite values"
-    low, high = float(ref.min()), float(ref.max())
-    if high == low:
-        return "is all zero" if high == 0 else f"is constant ({high:g})"
-    return None
 
 
 def takes_context(fn: Callable) -> bool:
