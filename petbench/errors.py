@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import traceback as _traceback
+from contextlib import contextmanager
 
 
 class UserError(Exception):
@@ -41,3 +42,17 @@ class PluginRunError(PluginError):
     def as_dict(self) -> dict:
         return {"role": self.role, "name": self.name, "plugin": self.plugin, "dist": self.dist,
                 "phase": self.phase, "exception": self.exception, "traceback": self.traceback}
+
+
+@contextmanager
+def plugin_code(role: str, entry, phase: str):
+    """Attribute an exception raised in a plugin's code to that plugin: anything but a
+    :class:`UserError`, a :class:`PluginError` or a divergence becomes a :class:`PluginRunError`
+    naming the role, the registry ``entry``'s name, plugin and distribution, and the phase (the
+    original is its cause)."""
+    try:
+        yield
+    except (UserError, PluginError, TrainingDiverged):
+        raise
+    except Exception as exc:
+        raise PluginRunError(role, entry.name, entry.plugin, entry.dist, phase, exc) from exc

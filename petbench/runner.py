@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +23,7 @@ from .engine.checkpoint import derive_seed, seed_everything
 from .engine.allocator import tune_allocator
 from .engine.compile import compile_method
 from .engine.device import resolve_device, resolve_precision
-from .errors import PluginError, PluginRunError, TrainingDiverged, UserError
+from .errors import PluginRunError, TrainingDiverged, UserError, plugin_code
 from .evaluation import predict_volume
 from .method import call_stages, validate_stages
 from .plugins import PluginHost
@@ -69,19 +69,6 @@ def resolve_preset(preset: str, device: torch.device) -> tuple[str, str]:
     if device.type == "cuda":
         return "paper", "preset auto -> 'paper' (a GPU is in use)"
     return "quick", "preset auto -> 'quick' (running on the CPU; use --preset paper for the paper's schedule)"
-
-
-@contextmanager
-def plugin_code(role: str, entry: Entry, phase: str):
-    """Attribute an exception raised in a plugin's code to that plugin: anything but a
-    :class:`UserError`, a :class:`PluginError` or a divergence becomes a :class:`PluginRunError`
-    naming the role, the name, the plugin and its distribution (the original is its cause)."""
-    try:
-        yield
-    except (UserError, PluginError, TrainingDiverged):
-        raise
-    except Exception as exc:
-        raise PluginRunError(role, entry.name, entry.plugin, entry.dist, phase, exc) from exc
 
 
 def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RESULTS, *, force: bool = False,

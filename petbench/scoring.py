@@ -7,7 +7,6 @@ plugin. Nothing here trains.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +19,7 @@ from .data.nifti import load_volume
 from .engine.checkpoint import derive_seed, seed_everything
 from .engine.device import resolve_precision
 from .engine.trainer import load_trained_weights
-from .errors import PluginError, PluginRunError, UserError
+from .errors import PluginRunError, UserError, plugin_code
 from .evaluation import predict_volume
 from .metric import NAN, Metric, MetricContext, as_float64, degenerate
 from .registry import Entry
@@ -57,16 +56,6 @@ def summarise(frame: pd.DataFrame) -> dict:
             for name, group in frame.groupby("metric", sort=False)["value"]}
 
 
-@contextmanager
-def blamed(role: str, entry: Entry, phase: str):
-    try:
-        yield
-    except (UserError, PluginError):
-        raise
-    except Exception as exc:
-        raise PluginRunError(role, entry.name, entry.plugin, entry.dist, phase, exc) from exc
-
-
 def score_record(host, record: RunRecord, names: list[str], *, device: torch.device, progress: bool = True,
                  log: Callable[[str], None] = print, strict: bool = False) -> dict[str, str]:
     """Add the metrics ``names`` to a finished record (its metrics file and run.json, each written
@@ -76,7 +65,7 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
     metrics = {name: host.metrics.get(name) for name in names}
     data = record.data
     dataset_entry = needed_plugin(host.datasets, data["dataset"]["name"], "dataset", record)
-    with blamed("dataset", dataset_entry, "construction"):
+    with plugin_code("dataset", dataset_entry, "construction"):
         dataset = dataset_entry.load()(**data["dataset"].get("options", {}))
     test, drf = list(data["splits"]["test"]), int(data["protocol"]["drf"])
     saved = {sid: record.path / "predictions" / f"{sid}.nii.gz" for sid in test}
@@ -84,7 +73,7 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
     if not all(path.exists() for path in saved.values()):
         method = restore_method(host, record, device)
         log(f"run {record.run_id}: no saved predictions; predicting the test subjects again from its final weights")
-    with blamed("dataset", dataset_entry, "loading data"):
+    with plugin_code("dataset", dataset_entry, "loading data"):
         dataset.prepare(test, (drf,) if method is not None else ())
     seed_everything(derive_seed(int(data["config"].get("seed", 0)), EVALUATION_SEED))
     amp_dtype = resolve_precision(data["config"].get("precision", "fp32").replace("float16", "fp16")
@@ -92,7 +81,7 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
     rows, failed = [], {}
     with Progress(disable=not progress) as bar:
         for sid in bar.track(test, description=f"scoring {record.run_id}"):
-            with blamed("dataset", dataset_entry, "loading data"):
+            with plugin_code("dataset", dataset_entry, "loading data"):
                 subject = dataset.load(sid, (drf,) if method is not None else ())
             if method is not None:
                 pred = predict_volume(method, subject.lpet[drf], float(data["dataset"]["scale"]), device,
@@ -102,7 +91,7 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
             for name in list(metrics):
                 try:
                     values = score_subject([metrics[name]], pred, subject,
-                                           lambda m: blamed("metric", entries[m.name], "scoring"))
+                                           lambda m: plugin_code("metric", entries[m.name], "scoring"))
                 except PluginRunError as exc:
                     if strict:
                         raise
@@ -145,7 +134,7 @@ def needed_plugin(registry, name: str, role: str, record: RunRecord) -> Entry:
 def restore_method(host, record: RunRecord, device: torch.device):
     data = record.data
     entry = needed_plugin(host.methods, data["method"]["name"], "method", record)
-    with blamed("method", entry, "construction"):
+    with plugin_code("method", entry, "construction"):
         method = entry.load()(data["method"].get("options", {}), None)
     trained_by = data.get("identity", {}).get("method", {})
     installed = method_identity(method, entry.dist)
