@@ -29,6 +29,7 @@ from .results.record import RunRecord
 #: Evaluation draws its RNG state from (run seed, this constant), so a resumed run predicts as an
 #: uninterrupted one would (the stages use 1, 2, ...).
 EVALUATION_SEED = 1_000_003
+RECORDED_PRECISION = {"bfloat16": "bf16", "float16": "fp16"}  # run.json's names -> --precision's
 
 
 def metric_info(metric: Metric, entry: Entry | None) -> dict:
@@ -76,8 +77,9 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
     with plugin_code("dataset", dataset_entry, "loading data"):
         dataset.prepare(test, (drf,) if method is not None else ())
     seed_everything(derive_seed(int(data["config"].get("seed", 0)), EVALUATION_SEED))
-    amp_dtype = resolve_precision(data["config"].get("precision", "fp32").replace("float16", "fp16")
-                                  .replace("bfloat16", "bf16"), device) if device.type == "cuda" else None
+    recorded = data["config"].get("precision", "fp32")  # the runner records "bfloat16", "float16" or "fp32"
+    amp_dtype = resolve_precision(RECORDED_PRECISION.get(recorded, recorded), device) \
+        if device.type == "cuda" else None
     rows, failed = [], {}
     with Progress(disable=not progress) as bar:
         for sid in bar.track(test, description=f"scoring {record.run_id}"):
