@@ -63,7 +63,7 @@ def s3pet_schedule(steps: int, batch_size: int, data: dict, stage2_factor: int =
 #: are the budgets at which the plugin READMEs measured the method past its input (the full S3PET:
 #: 2,000 per DsMAE, then twice that in Stage II, where its four losses are balanced).
 CHECKS = {
-    "cyclegan": (256, 1, lambda steps, bs, data: baseline_schedule(steps, bs, data, decay=True)),
+    "cyclegan": (2048, 1, lambda steps, bs, data: baseline_schedule(steps, bs, data, decay=True)),
     "autocontext": (300, 4, baseline_schedule),
     "argan": (1000, 4, baseline_schedule),
     "cvtgan": (300, 16, baseline_schedule),

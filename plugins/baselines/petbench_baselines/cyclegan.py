@@ -8,10 +8,10 @@ discriminators, beta1 = 0.5, lr 2e-4 constant for 100 epochs then linearly to 0 
 more (all as ``junyanz/pytorch-CycleGAN-and-pix2pix``). Our addition, modelled on S-CycleGAN
 (Zhao et al. 2020): ``lambda_sup * L1(G(L), S)`` on the paired slices (``lambda_sup = 10``,
 the cycle weight's scale; 0 makes it the purely unpaired Cycle-GAN and drops the paired source).
-Also ours: ``slice_scale="mean"`` (the paper preset) runs both generators on each slice divided by
-its mean and restores that scale at the output, because upstream's InstanceNorm otherwise makes
-them blind to absolute uptake under the host's single global normalisation (see blocks/resnet.py
-and the README's measurement).
+Also ours: the paper preset has no norm layers (``norm="none"``; upstream: InstanceNorm), because
+InstanceNorm right after the first convolution makes a generator blind to absolute uptake under
+the host's single global normalisation. ``slice_scale="mean"`` (with ``norm="instance"``) is the
+other remedy, kept as an option: it learned less in the README's measurement.
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from .blocks.resnet import SLICE_SCALES
 from .common import BaselineMethod, in_order, l1
 
 PAPER = {
-    "ngf": 64, "ndf": 64, "n_blocks": 6, "d_layers": 3, "norm": "instance",
+    "ngf": 64, "ndf": 64, "n_blocks": 6, "d_layers": 3, "norm": "none",
     "lambda_cycle": 10.0, "lambda_identity": 5.0, "lambda_sup": 10.0, "pool_size": 50,
     "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
     "epochs": 200, "lr_decay": "linear", "decay_start": 100, "batch_size": 1, "steps_per_epoch": None,
-    "crop_size": 0, "slice_scale": "mean", "update_order": "g_first",
+    "crop_size": 0, "slice_scale": "none", "update_order": "g_first",
 }
 
 

@@ -226,7 +226,7 @@ def test_semipet_unpaired_discriminator_takes_unpaired_spet_as_real(monkeypatch)
 
 # -- Cycle-GAN's slice scale -----------------------------------------------------------------------
 def test_cyclegan_generators_are_scale_equivariant():
-    """With ``slice_scale="mean"`` (the paper preset) G(c x) = c G(x): the absolute uptake carries
+    """With ``slice_scale="mean"`` (an option) G(c x) = c G(x): the absolute uptake carries
     through. Without it, InstanceNorm after the first conv makes G blind to the scale."""
     x = structured_batch(2)["lpet"]
     with torch.no_grad():
@@ -238,7 +238,16 @@ def test_cyclegan_generators_are_scale_equivariant():
         assert mean_abs(blind(3 * x), blind(x)) < 0.1 * mean_abs(3 * blind(x), blind(x))
         zero = scaled(torch.zeros(1, 1, 32, 32))
     assert torch.isfinite(zero).all() and float(zero.abs().max()) < 1e-4
-    assert CLASSES["cyclegan"].presets["paper"]["slice_scale"] == "mean"
+
+
+def test_cyclegan_paper_generator_sees_absolute_uptake():
+    """The paper preset (no norm layers) is not scale-invariant: tripling the input changes the output."""
+    x = structured_batch(2)["lpet"]
+    paper = CLASSES["cyclegan"].presets["paper"]
+    assert (paper["norm"], paper["slice_scale"]) == ("none", "none")
+    with torch.no_grad():
+        generator = tiny("cyclegan").nets["G"]
+        assert mean_abs(generator(3 * x), generator(x)) > 0.5 * mean_abs(3 * generator(x), generator(x))
 
 
 # -- option checks ---------------------------------------------------------------------------------
