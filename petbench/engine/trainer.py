@@ -202,10 +202,10 @@ def apply_checkpoint(state, method: Method, stages: list[Stage], scaler,
         position = Position(int(state["position"]["stage"]), int(state["position"]["epoch"]),
                             float(state.get("stage_seconds", 0.0)))
         done = Done([StageReport(**r) for r in state["reports"]], [dict(e) for e in state.get("history", [])])
-    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        if position.epoch > 0:  # inside the guard: a checkpoint without its RNG state is damaged, like any other
+            set_rng_state(state["rng"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise CheckpointMismatch(f"it does not fit this method ({first_line(exc)})") from None
-    if position.epoch > 0:
-        set_rng_state(state["rng"])
     return position, done
 
 

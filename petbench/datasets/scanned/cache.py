@@ -18,6 +18,7 @@ from ...atomic import atomic_write_json
 from ...data.cache import default_cache_root
 from ...data.nifti import load_volume, save_volume
 from ...errors import UserError
+from ...results.reading import Damaged, read_json
 from .problems import logger
 
 CACHE_VERSION = 1
@@ -103,13 +104,12 @@ class ConversionCache:
     def read_json(self, path: Path) -> dict | None:
         if not path.is_file():
             return None
-        try:
-            with open(path) as handle:
-                entry = json.load(handle)
+        try:  # bounded, regular files only (a FIFO or a link to /dev/zero planted in the cache must not hang it)
+            entry = read_json(path, within=self.root)
             if not isinstance(entry, dict):
                 raise ValueError("not a JSON object")
             return entry
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, Damaged) as exc:
             self.discard(path, path.with_suffix("").with_suffix(".nii.gz"), reason=f"unreadable JSON ({exc})")
             return None
 
