@@ -60,13 +60,13 @@ class Constraint:
 
     def describe(self) -> str:
         """The constraint in words, for messages and ``petbench info``."""
-        parts = []
+        parts, low, high = [], number_text(self.low), number_text(self.high)
         if self.low is not None and self.high is not None:
-            parts.append(f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}")
+            parts.append(f"in {'(' if self.open_low else '['}{low}, {high}{')' if self.open_high else ']'}")
         elif self.low is not None:
-            parts.append(f"{'>' if self.open_low else '>='} {self.low:g}")
+            parts.append(f"{'>' if self.open_low else '>='} {low}")
         elif self.high is not None:
-            parts.append(f"{'<' if self.open_high else '<='} {self.high:g}")
+            parts.append(f"{'<' if self.open_high else '<='} {high}")
         if self.choices is not None:
             parts.append("one of " + ", ".join(map(str, self.choices)))
         if self.power_of_two:
@@ -78,6 +78,12 @@ class Constraint:
         if self.optional:
             parts.append("or none")
         return ", ".join(parts) or "any value of its type"
+
+
+def number_text(value: float | None) -> str:
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}".replace(",", "") if abs(value) < 10**6 else f"{int(value):,}"
+    return f"{value:g}" if value is not None else ""
 
 
 def between(low: float, high: float, *, open: bool = False, open_low: bool | None = None,
@@ -142,14 +148,12 @@ def nesting(text: str) -> int:
 
 
 def parse_assignments(pairs: list[str] | None) -> dict[str, Any]:
-    """Parse ``["key=value", ...]`` as given to ``-o``; a key given twice is a mistake."""
+    """Parse ``["key=value", ...]`` as given to ``-o`` (a key given twice: the last one counts)."""
     result: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UserError(f"option {shorten(pair)} is not of the form key=value (e.g. -o epochs=3)")
-        if key.strip() in result:
-            raise UserError(f"option {key.strip()!r} is given twice; give it once")
         result[key.strip()] = parse_value(value)
     return result
 
