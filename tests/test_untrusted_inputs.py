@@ -26,7 +26,7 @@ from petbench.method import RunContext  # noqa: E402
 from petbench.options import Constraint, at_least, between, check_against_run, resolve_options  # noqa: E402
 from petbench.results.record import DamagedRun, RunRecord, find_records, read_run_folder  # noqa: E402
 from petbench.results.schema import seal  # noqa: E402
-from petbench.testing.toys import TinyDataset, TinyMethod  # noqa: E402
+from petbench.testing.toys import TOY_PLUGIN, TinyDataset, TinyMethod  # noqa: E402
 
 RUN = ["run", "--method", "tiny-cnn", "--dataset", "tiny", "--n-train", "4", "--n-test", "3", "--n-unpaired", "0",
        "--drf", "4", "--preset", "quick", "-q", "-D", "size=8", "-D", "depth=4", "-o", "epochs=1"]
@@ -408,3 +408,28 @@ def test_a_copied_phantom_volume_fails_its_checksum_and_is_regenerated(tmp_path,
     again = Phantom(size=32, n_subjects=2).load(second, ()).spet
     assert np.array_equal(again, own)
     assert not np.array_equal(again, dataset.load(first, ()).spet)
+
+
+class SliceBound(TinyMethod):
+    """A third-party method whose option must fit the slice: the host checks it before any record."""
+
+    name = "slice-bound"
+    option_constraints = {"width": Constraint(low=1, run_check=lambda width, _options, run: None if width <= run.slice_shape[0]
+                                              else f"is wider than the {run.slice_shape[0]}-pixel slices")}
+
+
+def test_the_host_checks_a_plugins_run_constraint_before_any_record(tmp_path):
+    from petbench import hookimpl
+    from petbench.testing.toys import isolated_host
+    import types
+
+    @hookimpl(specname="register_methods")
+    def register(register):
+        register(SliceBound)
+
+    host = isolated_host(TOY_PLUGIN, types.SimpleNamespace(__name__="third-party", register_methods=register))
+    argv = [a if a != "tiny-cnn" else "slice-bound" for a in RUN]
+    error = assert_one_error(invoke(host, argv + ["-o", "width=64"], tmp_path / "results"))
+    assert "width=64 is wider than the 8-pixel slices" in error
+    assert not list(tmp_path.rglob("run.json"))
+    assert invoke(host, argv + ["-o", "width=8"], tmp_path / "results").exit_code == 0
