@@ -33,7 +33,7 @@ from .registry import Entry
 from .results.environment import environment
 from .results.identity import run_id_for, run_identity
 from .results.lock import RunLock
-from .results.record import RunRecord
+from .results.record import DamagedRun, RunRecord, read_run_folder
 from .run_data import RunData, checked
 from .scoring import EVALUATION_SEED, prediction_path, metric_info, score_record, score_subject, summarise
 
@@ -124,7 +124,10 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
                                 (lambda sid: config.protocol.drf in has_drf(sid)) if has_drf else (lambda sid: True))
     data = RunData(dataset, splits, config.protocol, lambda: plugin_code("dataset", dataset_entry, "loading data"))
     with RunLock(results_dir, run_id, wait=wait, on_wait=lambda busy: log(f"{busy}; waiting")):
-        existing = RunRecord.load(run_dir)
+        found = read_run_folder(run_dir)
+        existing = found if isinstance(found, RunRecord) else None
+        if isinstance(found, DamagedRun):  # run again: resumed from its checkpoint, its record written anew
+            warn(f"warning: damaged run record {found.line()}; the run is resumed and its record rebuilt")
         if existing is not None and existing.finished and not force:
             log(f"run {run_id} is already finished (use --force to run it again)")
             missing = [name for name in metric_names if name not in existing.scored_metrics()]

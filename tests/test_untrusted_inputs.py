@@ -433,3 +433,17 @@ def test_the_host_checks_a_plugins_run_constraint_before_any_record(tmp_path):
     assert "width=64 is wider than the 8-pixel slices" in error
     assert not list(tmp_path.rglob("run.json"))
     assert invoke(host, argv + ["-o", "width=8"], tmp_path / "results").exit_code == 0
+
+
+def test_a_rerun_rebuilds_a_damaged_metrics_file_and_says_so(host, tmp_path):
+    results = tmp_path / "results"
+    assert invoke(host, RUN, results).exit_code == 0
+    (run_dir,) = [p for p in results.iterdir() if not p.name.startswith(".")]
+    original = (run_dir / "metrics.csv").read_text()
+    record = RunRecord(run_dir, json.loads((run_dir / "run.json").read_text()))
+    edit_rows(record, lambda rows: rows[rows["subject"] != rows["subject"].iloc[0]], reseal=False)
+    again = invoke(host, RUN, results)
+    assert again.exit_code == 0, again.output
+    assert f"damaged run record {run_dir / 'metrics.csv'}" in again.output and "rebuilt" in again.output
+    assert (run_dir / "metrics.csv").read_text() == original
+    assert isinstance(read_run_folder(run_dir), RunRecord)

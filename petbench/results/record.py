@@ -228,10 +228,10 @@ def report_problems(problems: list[str], strict: bool, warn: Callable[[str], Non
 
     if strict and problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UserError(f"malformed run record: {problems[0]}{more}; repair or remove it, "
+        raise UserError(f"damaged run record: {problems[0]}{more}; repair or remove it, "
                         "(without --strict it is said and passed over)")
     for problem in problems:
-        warn(f"malformed run record ({consequence}): {problem}")
+        warn(f"damaged run record ({consequence}): {problem}")
 
 
 def select_records(results_dir: Path, dataset: str | None, drf: int | None, hint: str, *,
