@@ -143,6 +143,9 @@ class Stage:
 
 
 SCHEDULE_UNITS = ("epoch", "step")
+#: The largest epoch count, batch size or step cap a stage may have: far beyond any schedule, so a
+#: value above it is a mistake said before any work (not a run that never ends).
+STAGE_LIMIT = 10**7
 
 
 class Method:
@@ -245,6 +248,8 @@ def validate_stages(stages: Any, method: Method) -> None:
                 raise bad(field_name, value, "is not an integer")
             if value < 1:
                 raise bad(field_name, value, "must be at least 1")
+            if value > STAGE_LIMIT:
+                raise bad(field_name, value, f"is more than {STAGE_LIMIT:,} (a typo?)")
         sources = stage.sources
         if isinstance(sources, str) or not isinstance(sources, (list, tuple)) or not sources:
             raise UserError(f"{where}: sources={sources!r} must be a non-empty tuple of {', '.join(SOURCES)}")

@@ -154,6 +154,8 @@ def parse_assignments(pairs: list[str] | None) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise UserError(f"option {shorten(pair)} is not of the form key=value (e.g. -o epochs=3)")
+        if len(key.strip()) > 100:
+            raise UserError(f"option name {shorten(key.strip())} is longer than any option (100 characters)")
         result[key.strip()] = parse_value(value)
     return result
 

@@ -24,7 +24,7 @@ from petbench.data.nifti import save_volume  # noqa: E402
 from petbench.errors import UserError  # noqa: E402
 from petbench.method import RunContext  # noqa: E402
 from petbench.options import Constraint, at_least, between, check_against_run, resolve_options  # noqa: E402
-from petbench.results.record import DamagedRun, RunRecord, find_records, read_run_folder  # noqa: E402
+from petbench.results.record import DamagedRun, RunRecord, read_run_folder  # noqa: E402
 from petbench.results.schema import seal  # noqa: E402
 from petbench.testing.toys import TOY_PLUGIN, TinyDataset, TinyMethod  # noqa: E402
 
@@ -55,6 +55,8 @@ CASES = [
     ("float-option-nan", RUN + ["-o", "lr=nan"]),
     ("float-option-inf", RUN + ["-o", "lr=-inf"]),
     ("option-huge", RUN + ["-o", "width=" + "[" * 100_000 + "]" * 100_000]),
+    ("option-name-huge", RUN + ["-o", "w" * 100_000 + "=1"]),
+    ("epochs-beyond-any-schedule", RUN + ["-o", "epochs=999999999999999999999"]),
     ("option-nested-deep", RUN + ["-o", "width=" + "[" * 30 + "]" * 30]),
     ("seed-negative", RUN + ["--seed", "-1"]),
     ("seed-too-large", RUN + ["--seed", "18446744073709551616"]),

@@ -29,7 +29,7 @@ from petbench.options import (Constraint, at_least, between, parse_assignments, 
 from petbench.results.lock import lock_path  # noqa: E402
 from petbench.results.reading import Damaged  # noqa: E402
 from petbench.results.record import DamagedRun, RunRecord, read_run_folder  # noqa: E402
-from petbench.results.schema import (is_safe_name, metrics_problem, record_problem, seal,  # noqa: E402
+from petbench.results.schema import (is_safe_name, metrics_problem, record_problem,  # noqa: E402
                                      validate_history, validate_record)
 from petbench.testing.toys import TOY_PLUGIN, isolated_host  # noqa: E402
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from petbench import Dataset, Subject, UserError, hookimpl
-from petbench.options import at_least, between, greater_than, one_of, seed
+from petbench.options import between, greater_than, one_of, seed
 from petbench.datasets.phantom import (ANATOMIES, CALIBRATED_COUNTS, GENERATOR_VERSION, PhantomConfig, Physics,
                                        SubjectStore, default_cache_root, generate_subjects, materialize, subject_id,
                                        subject_index, subject_labels)

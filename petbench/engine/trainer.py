@@ -49,6 +49,9 @@ class StageReport:
     final_losses: dict | None = None  # the mean losses of the stage's last epoch
 
 
+REPORT_FIELDS = {"name", "epochs", "steps", "seconds", "reused_from", "final_losses"}  # StageReport's
+
+
 @dataclass
 class Position:
     """Where training continues: stage ``stage`` at epoch ``epoch`` (0: the stage starts afresh with
@@ -245,9 +248,12 @@ def load_stage(method: Method, stage: Stage, cache_file: Path, payload: str, dev
             raise CheckpointMismatch("it is not the stored result of this stage")
         for name in stage.modules:
             method.nets[name].load_state_dict(cached["modules"][name])
-        return {"run_id": str(cached.get("run_id", "")), "history": list(cached.get("history", [])),
-                "report": cached.get("report") or {"name": stage.name, "epochs": stage.epochs, "steps": 0,
-                                                   "seconds": 0.0}}
+        history, report = cached.get("history", []), cached.get("report")
+        if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history) or \
+                (report is not None and not (isinstance(report, dict) and set(report) <= REPORT_FIELDS)):
+            raise CheckpointMismatch("its history or report is not what petbench stores")
+        return {"run_id": str(cached.get("run_id", "")), "history": list(history),
+                "report": report or {"name": stage.name, "epochs": stage.epochs, "steps": 0, "seconds": 0.0}}
     except (UnreadableFile, CheckpointMismatch, KeyError, TypeError, RuntimeError) as exc:
         for name, state in initial.items():
             method.nets[name].load_state_dict(state)

@@ -57,7 +57,7 @@ class RunLock:
         folder.mkdir(parents=True, exist_ok=True)
         try:  # never through a link: a planted .locks/<id>.lock -> elsewhere would be truncated
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-        except OSError as exc:
+        except OSError:
             if self.path.is_symlink() or self.path.is_dir():
                 raise UserError(f"{self.path} is not a lock file petbench made (a link or a folder); remove it "
                                 f"and run again") from None
