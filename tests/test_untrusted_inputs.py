@@ -449,3 +449,22 @@ def test_a_rerun_rebuilds_a_damaged_metrics_file_and_says_so(host, tmp_path):
     assert f"damaged run record {run_dir / 'metrics.csv'}" in again.output and "rebuilt" in again.output
     assert (run_dir / "metrics.csv").read_text() == original
     assert isinstance(read_run_folder(run_dir), RunRecord)
+
+
+def test_a_conversion_cache_entry_that_does_not_fit_its_key_is_rebuilt(tmp_path):
+    """User data's cache: a copied volume fails its SHA-256, a sidecar of the wrong shape its schema;
+    each entry is discarded (and so converted again from the user's files)."""
+    from petbench.datasets.scanned.cache import ConversionCache
+
+    cache = ConversionCache("folder", root=tmp_path)
+    one, two = {"source": "a", "crop": "none"}, {"source": "b", "crop": "none"}
+    volume = np.arange(64, dtype=np.float32).reshape(4, 4, 4)
+    cache.put_volume(one, volume, np.eye(4), {})
+    cache.put_volume(two, volume * 2, np.eye(4), {})
+    assert np.array_equal(cache.get_volume(two)[0], volume * 2)
+    cache.path("volumes", two, ".nii.gz").write_bytes(cache.path("volumes", one, ".nii.gz").read_bytes())
+    assert cache.get_volume(two) is None  # another entry's volume, planted: its checksum differs
+    sidecar = cache.path("volumes", one, ".json")
+    data = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**data, "shape": "4x4x4"}))
+    assert cache.get_volume(one) is None and not sidecar.exists()

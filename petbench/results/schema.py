@@ -290,6 +290,25 @@ def validate_history(text: str) -> list[dict]:
     return entries
 
 
+# -- a conversion cache's sidecar (udpet, folder) --------------------------------------------------------
+class CacheSidecar(Open):
+    """What ``petbench.datasets.scanned.cache`` writes beside each cached volume."""
+
+    key: dict[str, Any]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    shape: list[Annotated[int, Field(ge=1, le=100_000)]]
+    meta: dict[str, Any] = {}
+
+
+def cache_sidecar_problem(data: Any) -> str | None:
+    """What is wrong with a cache sidecar's content, as one line, or None."""
+    try:
+        CacheSidecar.model_validate(data)
+    except ValidationError as exc:
+        return first_error(exc)
+    return None
+
+
 # -- a grid's state file --------------------------------------------------------------------------------------
 class CellState(Open):
     run_id: RunId | None = None

@@ -19,6 +19,7 @@ from ...data.cache import default_cache_root
 from ...data.nifti import load_volume, save_volume
 from ...errors import UserError
 from ...results.reading import Damaged, read_json
+from ...results.schema import cache_sidecar_problem
 from .problems import logger
 
 CACHE_VERSION = 1
@@ -70,10 +71,14 @@ class ConversionCache:
         sidecar = self.read_json(sidecar_path)
         if sidecar is None:
             return None
+        problem = cache_sidecar_problem(sidecar)
+        if problem is not None:
+            self.discard(sidecar_path, volume_path, reason=problem)
+            return None
         if sidecar.get("key") != key:
             self.discard(sidecar_path, volume_path, reason="its key does not match")
             return None
-        if not volume_path.is_file() or file_sha256(volume_path) != sidecar.get("sha256"):
+        if volume_path.is_symlink() or not volume_path.is_file() or file_sha256(volume_path) != sidecar.get("sha256"):
             self.discard(sidecar_path, volume_path, reason="the NIfTI file is missing or its checksum differs")
             return None
         try:
