@@ -214,7 +214,7 @@ def as_kind(value: Any, kind: type | None, default: Any, refuse) -> Any:
     if kind is float:
         if not is_number(value):
             raise refuse("is not a number")
-        return float(value)
+        return as_float(value, refuse)
     if kind is str:
         if is_number(value):
             return str(value)
@@ -229,7 +229,7 @@ def as_kind(value: Any, kind: type | None, default: Any, refuse) -> Any:
         items = list(default) if isinstance(default, (list, tuple)) else []
         item_kind = type(items[0]) if items and all(type(i) is type(items[0]) for i in items) else None
         if item_kind is float and all(is_number(i) for i in value):
-            value = [float(i) for i in value]
+            value = [as_float(i, refuse) for i in value]
         elif item_kind in (int, float, bool, str) and not all(type(i) is item_kind for i in value):
             raise refuse(f"is not a list of {type_name(item_kind)}s")
         return kind(value)
@@ -238,6 +238,13 @@ def as_kind(value: Any, kind: type | None, default: Any, refuse) -> Any:
             raise refuse("is not a table of key = value")
         return value
     return value
+
+
+def as_float(value: Any, refuse) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise refuse("is too large for a number") from None
 
 
 def check_constraint(value: Any, constraint: Constraint, refuse) -> None:

@@ -201,7 +201,7 @@ CHANGES = {
     "subject-outside-the-split": lambda rows: pd.concat(
         [rows, pd.DataFrame([{"subject": "tiny999", "metric": "psnr", "value": 99.0}])]),
     "row-duplicated": lambda rows: pd.concat([rows, rows.iloc[:1]]),
-    "value-infinite": lambda rows: rows.assign(value=[math.inf] + list(rows["value"][1:])),
+    "value-infinite": lambda rows: rows.assign(value=[-math.inf] + list(rows["value"][1:])),
 }
 
 
