@@ -133,7 +133,8 @@ def members_of(path: Path) -> Iterator[Member]:
                     "link" if info.issym() or info.islnk() else "special"
                 yield Member(info.name, kind, info.size, lambda i=info: archive.extractfile(i))
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise UserError(f"bundle {path}: not a readable tar.gz or zip archive ({type(exc).__name__}: {exc}); "
+        first = (str(exc).splitlines() or [""])[0].rstrip(":")
+        raise UserError(f"bundle {path}: not a readable tar.gz or zip archive ({type(exc).__name__}: {first}); "
                         f"make it with `petbench export`") from None
 
 
