@@ -21,7 +21,7 @@ def generic_report(dataset) -> InspectReport:
     rows, problems = [], []
     for sid in ids:
         drfs = tuple(available(sid)) if available else tuple(dataset.drfs)
-        row = {"id": str(sid), "scanner": "-", "layout": "", "full": "no", "drfs": " ".join(map(str, drfs)) or "-",
+        row = {"id": str(sid), "scanner": "unknown", "layout": "", "full": "no", "drfs": " ".join(map(str, drfs)) or "-",
                "shape": "-", "spacing": "-", "units": str(dataset.units), "suv": "-", "status": "usable"}
         try:
             subject = dataset.load(sid, drfs)
@@ -33,7 +33,7 @@ def generic_report(dataset) -> InspectReport:
             row["full"] = "yes"
             row["shape"] = " x ".join(str(n) for n in np.shape(subject.spet))
             row["spacing"] = " x ".join(f"{z:.4g}" for z in subject.spacing)
-            row["scanner"] = str(subject.meta.get("scanner", "-"))
+            row["scanner"] = str(subject.meta.get("scanner", "unknown"))
         except Exception as exc:  # the report shows every subject's fault instead of stopping at the first
             row["status"] = "skipped"
             message = str(exc) if isinstance(exc, UserError) else f"load() raised {type(exc).__name__}: {exc}"
