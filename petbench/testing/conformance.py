@@ -780,8 +780,7 @@ def conformance_tests(plugin: object, *, kinds: tuple[str, ...] = KINDS,
     host_plugin = None if isinstance(plugin, str) else plugin
     per_name = dict(options or {})
 
-    @pytest.mark.parametrize("kind, name", cases, ids=[f"{kind}-{name}" for kind, name in cases])
-    def test_conformance(kind, name, request):
+    def run_check(kind, name, request=None):
         extra = dict(settings) if kind == "method" else {}
         if kind != "metric":
             given = per_name.get(name)
@@ -791,6 +790,16 @@ def conformance_tests(plugin: object, *, kinds: tuple[str, ...] = KINDS,
                 given = given()
             extra["options"] = given
         check(name, kind, plugin=host_plugin, **extra)
+
+    parametrize = pytest.mark.parametrize("kind, name", cases, ids=[f"{kind}-{name}" for kind, name in cases])
+    if any(isinstance(value, str) for value in per_name.values()):  # pytest hands over `request` by name
+        @parametrize
+        def test_conformance(kind, name, request):
+            run_check(kind, name, request)
+    else:
+        @parametrize
+        def test_conformance(kind, name):
+            run_check(kind, name)
 
     return test_conformance
 
