@@ -181,3 +181,28 @@ def test_each_problem_is_one_error_line_naming_the_file_and_leaves_no_record(cli
                  "--results", tmp_path / "res", "--metrics", "psnr", "-q")
     assert_user_error(result, named if named else "registered method")
     assert not list((tmp_path / "res").glob("*/run.json"))
+
+
+class TinyWithFiles(TinyDataset):
+    name = "tiny-files"
+
+    def source_files(self, subject_id):
+        return {"spet": f"/data/{subject_id}/spet.nii.gz", "drf4": f"/data/{subject_id}/drf4.nii.gz"}
+
+
+def test_a_test_subjects_reference_file_is_never_named(tmp_path):
+    import types
+
+    from petbench import hookimpl
+    from petbench.testing.toys import TOY_PLUGIN, isolated_host
+
+    plugin = types.SimpleNamespace(__name__="files", register_datasets=hookimpl(specname="register_datasets")(
+        lambda register: register(TinyWithFiles)))
+    result = CliRunner().invoke(create_app(isolated_host(TOY_PLUGIN, plugin)), [
+        "split", "--dataset", "tiny-files", *PROTOCOL, "--out", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "split.json").read_text())
+    for subject in manifest["splits"]["test"]:
+        assert subject["source_files"] == {"drf4": f"/data/{subject['id']}/drf4.nii.gz"}
+    for subject in manifest["splits"]["train"]:
+        assert set(subject["source_files"]) == {"spet", "drf4"}

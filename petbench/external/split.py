@@ -90,8 +90,11 @@ def write_split(split: ProtocolSplit, out: Path, *, volumes: bool, progress: boo
         for key, name, kinds, sid in bar.track(subjects, description="writing the split"):
             needs_low_dose = "lpet" in kinds
             subject = split.load(sid, needs_low_dose)
+            files = split.source_files(sid)
+            if key == "test":  # the low-dose input only: not even the path of a test reference is handed out
+                files = {k: v for k, v in files.items() if k == f"drf{drf}"}
             entry = {"id": sid, "drf": drf if needs_low_dose else None, "units": dataset.units,
-                     "source_files": split.source_files(sid)}
+                     "source_files": files}
             if key == "test":
                 volume = subject.lpet[drf]
                 entry["shape"] = [int(n) for n in volume.shape]
