@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 from .data.normalization import Normalization, TrainPercentile
 from .data.subject import Subject
-from .options import resolve_options
+from .options import Constraint, constraints_of, resolve_options
 
 
 class Dataset:
@@ -20,12 +20,16 @@ class Dataset:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
+    #: what an option accepts beyond its default's type (see petbench.options); checked before any work,
+    #: so a bad value is the user's mistake, not a failure of the plugin
+    option_constraints: ClassVar[dict[str, Constraint]] = {}
     drfs: ClassVar[tuple[int, ...]] = ()
     units: ClassVar[str] = "a.u."
     normalization: ClassVar[Normalization] = TrainPercentile(99.5)
 
     def __init__(self, **options: Any) -> None:
-        self.options = resolve_options(f"dataset {self.name!r}", self.defaults, {}, None, options)
+        self.options = resolve_options(f"dataset {self.name!r}", self.defaults, {}, None, options,
+                                       constraints_of(self))
 
     def subject_ids(self) -> list[str]:
         """Every subject id, in a stable order."""

@@ -44,6 +44,41 @@ class PluginRunError(PluginError):
                 "phase": self.phase, "exception": self.exception, "traceback": self.traceback}
 
 
+#: What to do about a file-system error, by errno name: each is the user's to fix, never a plugin's failure.
+FILE_SYSTEM_ADVICE = {
+    "ENOSPC": "no space left on the device; free some space (or give --results / PETBENCH_CACHE on another "
+              "disk) and run the same command again: an interrupted run resumes",
+    "EDQUOT": "the disk quota is exceeded; free some space and run the same command again: an interrupted "
+              "run resumes",
+    "ENAMETOOLONG": "the name is too long for the file system; give a shorter path",
+    "EACCES": "permission denied; give a path you can write in, or fix its permissions",
+    "EPERM": "the operation is not permitted there; give a path you can write in",
+    "EROFS": "the file system is read-only; give a path on a writable disk",
+    "ENOTDIR": "a part of the path is a file where a folder should be; remove or rename it",
+    "EISDIR": "a folder is where a file should be; remove or rename it",
+    "EEXIST": "something is in the way; remove or rename it",
+    "ENOTEMPTY": "a folder is in the way; remove or rename it",
+    "ELOOP": "a loop of symbolic links; remove the link",
+    "EMFILE": "too many open files; raise the limit (ulimit -n)",
+    "EIO": "an input/output error of the disk; check the disk",
+}
+
+
+def file_system_error(exc: BaseException) -> "UserError | None":
+    """A file-system error as a :class:`UserError` naming the path and what to do, or None when
+    ``exc`` is no such error."""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    name = errno.errorcode.get(exc.errno, "")
+    advice = FILE_SYSTEM_ADVICE.get(name)
+    if advice is None:
+        return None
+    where = exc.filename if exc.filename is not None else "a file petbench writes"
+    return UserError(f"{where}: {advice}")
+
+
 @contextmanager
 def plugin_code(role: str, entry, phase: str):
     """Attribute an exception raised in a plugin's code to that plugin: anything but a
@@ -54,5 +89,9 @@ def plugin_code(role: str, entry, phase: str):
         yield
     except (UserError, PluginError, TrainingDiverged):
         raise
+    except OSError as exc:
+        if file_system_error(exc) is not None:  # a full disk is not the plugin's failure
+            raise
+        raise PluginRunError(role, entry.name, entry.plugin, entry.dist, phase, exc) from exc
     except Exception as exc:
         raise PluginRunError(role, entry.name, entry.plugin, entry.dist, phase, exc) from exc

@@ -12,7 +12,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import torch
 from torch import nn
 
-from .options import resolve_options
+from .options import Constraint, constraints_of, resolve_options
 
 #: Training data sources a stage can draw; the batch dict gets the listed keys.
 #: "paired": ``lpet``, ``spet`` (aligned slices of the paired-train subjects)
@@ -143,6 +143,9 @@ class Stage:
 
 
 SCHEDULE_UNITS = ("epoch", "step")
+#: The largest epoch count, batch size or step cap a stage may have: far beyond any schedule, so a
+#: value above it is a mistake said before any work (not a run that never ends).
+STAGE_LIMIT = 10**7
 
 
 class Method:
@@ -168,11 +171,14 @@ class Method:
     #: position in the built-in ``label-efficiency`` grid (None: not part of it)
     efficiency_place: ClassVar[int | None] = None
     defaults: ClassVar[dict[str, Any]] = {}
+    #: what an option accepts beyond its default's type (petbench.options: between, at_least, one_of, ...;
+    #: ``run_check`` for a check against the run, e.g. a patch no larger than the slice); checked by the host
+    option_constraints: ClassVar[dict[str, Constraint]] = {}
     presets: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}, "quick": {}}
 
     def __init__(self, options: Mapping[str, Any] | None = None, preset: str | None = None) -> None:
         self.options = resolve_options(f"method {self.name!r}", self.defaults, self.presets, preset,
-                                       dict(options or {}))
+                                       options if options is not None else {}, constraints_of(self))
         self.nets = nn.ModuleDict()  # every module the method owns; checkpointed and counted
 
     # -- what a method implements ----------------------------------------------------------
@@ -242,6 +248,8 @@ def validate_stages(stages: Any, method: Method) -> None:
                 raise bad(field_name, value, "is not an integer")
             if value < 1:
                 raise bad(field_name, value, "must be at least 1")
+            if value > STAGE_LIMIT:
+                raise bad(field_name, value, f"is more than {STAGE_LIMIT:,} (a typo?)")
         sources = stage.sources
         if isinstance(sources, str) or not isinstance(sources, (list, tuple)) or not sources:
             raise UserError(f"{where}: sources={sources!r} must be a non-empty tuple of {', '.join(SOURCES)}")

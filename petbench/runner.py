@@ -23,18 +23,19 @@ from .engine.checkpoint import derive_seed, seed_everything
 from .engine.allocator import tune_allocator
 from .engine.compile import compile_method
 from .engine.device import resolve_device, resolve_precision
-from .errors import PluginRunError, TrainingDiverged, UserError, plugin_code
+from .errors import PluginRunError, TrainingDiverged, UserError, file_system_error, plugin_code
 from .evaluation import predict_volume
 from .method import call_stages, validate_stages
 from .plugins import PluginHost
 from .names import unknown_name_message
+from .options import SEED_MAX, check_against_run, constraints_of
 from .registry import Entry
 from .results.environment import environment
 from .results.identity import run_id_for, run_identity
 from .results.lock import RunLock
-from .results.record import RunRecord
+from .results.record import DamagedRun, RunRecord, read_run_folder
 from .run_data import RunData, checked
-from .scoring import EVALUATION_SEED, metric_info, score_record, score_subject, summarise
+from .scoring import EVALUATION_SEED, prediction_path, metric_info, score_record, score_subject, summarise
 
 DEFAULT_RESULTS = Path("petbench-results")
 PRESETS = ("auto", "paper", "quick")
@@ -112,13 +113,21 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
                             config.seed)
     run_id = run_id_for(identity)
     run_dir = results_dir / run_id
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        raise UserError(f"{run_dir} is not a folder (a link or a file is where this run's folder goes); remove it "
+                        f"and run again")
+    if (run_dir / "run.json").is_dir():
+        raise UserError(f"{run_dir / 'run.json'} is a folder; remove it and run again")
     has_drf = getattr(dataset, "available_drfs", None)
     with plugin_code("dataset", dataset_entry, "listing subjects"):
         splits = split_subjects(dataset.name, dataset.subject_ids(), config.protocol,
                                 (lambda sid: config.protocol.drf in has_drf(sid)) if has_drf else (lambda sid: True))
     data = RunData(dataset, splits, config.protocol, lambda: plugin_code("dataset", dataset_entry, "loading data"))
     with RunLock(results_dir, run_id, wait=wait, on_wait=lambda busy: log(f"{busy}; waiting")):
-        existing = RunRecord.load(run_dir)
+        found = read_run_folder(run_dir)
+        existing = found if isinstance(found, RunRecord) else None
+        if isinstance(found, DamagedRun):  # run again: resumed from its checkpoint, its record written anew
+            warn(f"warning: damaged run record {found.line()}; the run is resumed and its record rebuilt")
         if existing is not None and existing.finished and not force:
             log(f"run {run_id} is already finished (use --force to run it again)")
             missing = [name for name in metric_names if name not in existing.scored_metrics()]
@@ -127,9 +136,13 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
                              strict=bool(config.metrics))
             return existing
         # stages() may ask the run context for slice counts: the training data is read then (once)
+        run_context = data.context(device, amp_dtype)
+        with plugin_code("dataset", dataset_entry, "loading data"):
+            check_against_run(f"dataset {dataset.name!r}", dataset.options, constraints_of(dataset), run_context)
+            check_against_run(f"method {method.name!r}", method.options, constraints_of(method), run_context)
         with plugin_code("method", method_entry, "stages()"):
             method.nets.to(device)
-            stages = call_stages(method, data.context(device, amp_dtype))
+            stages = call_stages(method, run_context)
         validate_stages(stages, method)
         compiled = None
         if config.compile:  # after stages(): its optimisers and any copies of modules exist
@@ -188,14 +201,21 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
         forget_unstarted(record)  # a user's mistake leaves no record behind
         raise
     except BaseException as exc:
-        record.data["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        disk = file_system_error(exc)  # a full disk: resumable once there is space, never "failed"
+        record.data["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) or disk else "failed"
         record.data["error"] = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, PluginRunError):
             record.data["error"] = exc.line()
             record.data["failure"] = exc.as_dict()
         record.data["finished_at"] = now()
-        record.save()
+        try:
+            record.save()
+        except OSError:  # the disk is still full: a "running" record whose lock is free reads as interrupted
+            if disk is None:
+                raise
         notify(host, record, log)
+        if disk is not None:
+            raise disk from None
         raise
     record.data["timings"]["total_s"] = round(time.perf_counter() - started, 3)
     record.data["status"] = "finished"
@@ -205,15 +225,32 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
     return record
 
 
+#: Upper bounds of the protocol's counts: far beyond any dataset, low enough that a typo is caught.
+MAX_SUBJECTS = 1_000_000
+MAX_DRF = 10_000
+
+
 def check_run_options(config: RunConfig) -> None:
-    for name, value in (("--sync-every", config.sync_every), ("--predict-batch-size", config.predict_batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise UserError(f"{name} must be an integer >= 1, not {value!r}")
+    """Every number of the command line in its range (one ``Error:`` line before any work)."""
+    protocol = config.protocol
+    limits = (("--sync-every", config.sync_every, 1, 10**9), ("--predict-batch-size", config.predict_batch_size, 1, 10**6),
+              ("--seed", config.seed, 0, SEED_MAX), ("--split-seed", protocol.split_seed, 0, SEED_MAX),
+              ("--drf", protocol.drf, 1, MAX_DRF), ("--n-train", protocol.n_train, 0, MAX_SUBJECTS),
+              ("--n-test", protocol.n_test, 1, MAX_SUBJECTS), ("--n-unpaired", protocol.n_unpaired, 0, MAX_SUBJECTS),
+              ("--n-val", protocol.n_val, 0, MAX_SUBJECTS), ("--val-every", protocol.val_every, 1, 10**6))
+    for name, value, low, high in limits:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise UserError(f"{name} must be an integer in {low}…{high:,}, not {value!r}")
+    if protocol.n_train_pool is not None and not (protocol.n_train <= protocol.n_train_pool <= MAX_SUBJECTS):
+        raise UserError(f"the paired-train pool ({protocol.n_train_pool}) must hold --n-train ({protocol.n_train})")
 
 
 def check_protocol_feeds(method_name: str, stages: list, splits) -> None:
     """Every data source a stage draws must have subjects under this protocol (checked before any record)."""
     sources = {source for stage in stages for source in stage.sources}
+    if not stages and splits.validation:
+        raise UserError(f"method {method_name!r} trains nothing, so there is no epoch to select: "
+                        f"--n-val must be 0 for it")
     if stages and not splits.train:
         raise UserError(f"method {method_name!r} trains but --n-train is 0: give it paired training subjects")
     if "unpaired_spet" in sources and not splits.unpaired:
@@ -293,7 +330,7 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
             if not np.all(np.isfinite(pred)):
                 raise TrainingDiverged(f"method {method.name!r} predicted non-finite values for subject {sid}")
             if config.save_predictions:
-                save_volume(record.path / "predictions" / f"{sid}.nii.gz", pred, subject.affine, dataset.units)
+                save_volume(prediction_path(record, sid), pred, subject.affine, dataset.units)
             for metric in list(metrics):
                 try:
                     values = score_subject([metric], pred, subject,

@@ -58,10 +58,11 @@ def summarise(frame: pd.DataFrame) -> dict:
 
 
 def score_record(host, record: RunRecord, names: list[str], *, device: torch.device, progress: bool = True,
-                 log: Callable[[str], None] = print, strict: bool = False) -> dict[str, str]:
+                 log: Callable[[str], None] = print, strict: bool = False, rebuild: bool = False) -> dict[str, str]:
     """Add the metrics ``names`` to a finished record (its metrics file and run.json, each written
     atomically); returns ``{metric: error}`` for those that raised, which are left out while the
-    others are kept. ``strict`` raises the first such error instead."""
+    others are kept. ``strict`` raises the first such error instead. ``rebuild``: the metrics file is
+    damaged, so it is written anew from ``names`` alone (its old rows are not read)."""
     entries = {name: host.metrics.entry(name) for name in names}
     metrics = {name: host.metrics.get(name) for name in names}
     data = record.data
@@ -69,7 +70,7 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
     with plugin_code("dataset", dataset_entry, "construction"):
         dataset = dataset_entry.load()(**data["dataset"].get("options", {}))
     test, drf = list(data["splits"]["test"]), int(data["protocol"]["drf"])
-    saved = {sid: record.path / "predictions" / f"{sid}.nii.gz" for sid in test}
+    saved = {sid: prediction_path(record, sid) for sid in test}
     method = None
     if not all(path.exists() for path in saved.values()):
         method = restore_method(host, record, device)
@@ -88,6 +89,9 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
             if method is not None:
                 pred = predict_volume(method, subject.lpet[drf], float(data["dataset"]["scale"]), device,
                                       amp_dtype=amp_dtype)
+                if not np.all(np.isfinite(pred)):
+                    raise UserError(f"run {record.run_id}: its final weights predict non-finite values for subject "
+                                    f"{sid}; the run cannot be scored (run it again with --force)")
             else:
                 pred = read_prediction(saved[sid])
             for name in list(metrics):
@@ -114,7 +118,7 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
         record.save()
         return failed
     new = pd.DataFrame([row for row in rows if row["metric"] in added], columns=["subject", "metric", "value"])
-    old = record.rows()
+    old = record.rows() if not rebuild else new.iloc[0:0]
     frame = pd.concat([old[~old["metric"].isin(added)], new], ignore_index=True)
     record.write_rows(frame)  # first the rows, then run.json: a crash in between leaves the metric to score again
     for name in added:
@@ -124,6 +128,17 @@ def score_record(host, record: RunRecord, names: list[str], *, device: torch.dev
     record.save()
     log(f"run {record.run_id}: added {', '.join(added)}")
     return failed
+
+
+def prediction_path(record: RunRecord, subject_id: str) -> Path:
+    """``<run>/predictions/<subject>.nii.gz`` for a subject id that is one safe name (a record's split
+    is validated, so this holds for every record read; checked again because it becomes a path)."""
+    from .results.schema import is_safe_name
+
+    if not is_safe_name(subject_id, 128):
+        raise UserError(f"run {record.run_id}: subject id {str(subject_id)[:60]!r} is not a safe name; the record "
+                        f"is damaged")
+    return record.path / "predictions" / f"{subject_id}.nii.gz"
 
 
 def needed_plugin(registry, name: str, role: str, record: RunRecord) -> Entry:
@@ -155,4 +170,8 @@ def read_prediction(path: Path) -> np.ndarray:
     except Exception as exc:
         raise UserError(f"prediction {path} cannot be read ({type(exc).__name__}: {exc}); "
                         f"remove it and score again to predict from the final weights") from None
-    return np.asarray(volume, dtype=np.float32)
+    volume = np.asarray(volume, dtype=np.float32)
+    if not np.all(np.isfinite(volume)):
+        raise UserError(f"prediction {path} holds non-finite values (NaN or Inf), so it cannot be scored; a "
+                        f"method that predicts them fails its run: run it again with --force")
+    return volume

@@ -21,7 +21,8 @@ from petbench.cli import create_app  # noqa: E402
 from petbench.data.volume_checks import degenerate  # noqa: E402
 from petbench.errors import UserError  # noqa: E402
 from petbench.method import Stage, validate_stages  # noqa: E402
-from petbench.options import coerce, parse_assignments, resolve_options  # noqa: E402
+from petbench.results.schema import seal  # noqa: E402
+from petbench.options import Constraint, coerce, parse_assignments, resolve_options  # noqa: E402
 from petbench.paths import safe_name, writable_dir  # noqa: E402
 from petbench.results.formats import latex_escape  # noqa: E402
 from petbench.results.record import find_records  # noqa: E402
@@ -261,7 +262,9 @@ def test_crop_none_stays_a_word_and_numbers_still_parse():
     options = resolve_options("dataset 'x'", {"crop": "fixed", "size": 128, "lr": 1e-3, "betas": [0.9, 0.99],
                                               "counts": None}, {}, None, parsed)
     assert options == {"crop": "none", "size": 32, "lr": 2e-4, "betas": [0.5, 0.999], "counts": None}
-    assert coerce("x", "k", None, [1]) is None  # only a string option turns None into the word
+    assert coerce("x", "k", None, [1], Constraint(optional=True)) is None  # declared optional: None is "not set"
+    with pytest.raises(UserError, match="is not set"):  # otherwise None is no list (only a string takes the word)
+        coerce("x", "k", None, [1])
 
 
 def test_latex_escapes_every_special_character():
@@ -378,8 +381,10 @@ def test_validate_stages_accepts_the_toy_and_a_scheduler_dict():
 def test_a_metric_that_applies_to_no_subject_is_shown_as_a_dash(host, tmp_path):
     results = tmp_path / "results"
     record = fake_record(results, "lpet", 0, {"psnr": [30.0, 31.0], "nmse": [0.1, 0.2]})
-    (record.path / "metrics.csv").write_text("subject,metric,value\ntiny000,psnr,30\ntiny001,psnr,31\n"
-                                             "tiny000,nmse,nan\ntiny001,nmse,\n")
+    text = "subject,metric,value\ntiny000,psnr,30\ntiny001,psnr,31\ntiny000,nmse,nan\ntiny001,nmse,\n"
+    (record.path / "metrics.csv").write_text(text)
+    record.data["metrics_file"] = seal(text.encode())  # written by petbench, not changed afterwards
+    record.save()
     app, runner = create_app(host), CliRunner()
     for fmt in ("table", "markdown", "latex", "csv", "json"):
         result = runner.invoke(app, ["compare", "--results", str(results), "--format", fmt, "--metrics", "psnr,nmse"])

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..engine.allocator import tune_allocator
-from ..errors import PluginError, PluginRunError, TrainingDiverged, UserError
+from ..errors import PluginError, PluginRunError, TrainingDiverged, UserError, file_system_error
 from ..plugins import PluginHost, env_flag, get_plugin_manager, set_host
 
 
@@ -22,6 +22,7 @@ class PetbenchGroup(TyperGroup):
 
     def invoke(self, ctx):
         try:
+            refuse_empty_paths([*getattr(ctx, "protected_args", []), *ctx.args])
             return super().invoke(ctx)
         except PluginRunError as exc:  # a plugin's code raised during a run: the run is recorded as failed
             self.show_traceback(ctx, exc.traceback)
@@ -35,6 +36,13 @@ class PetbenchGroup(TyperGroup):
             self.show_traceback(ctx, exc)
             typer.echo(f"Run failed: {exc}", err=True)
             raise typer.Exit(1) from None
+        except OSError as exc:  # a full disk, a name too long, a file where a folder goes, ...
+            error = file_system_error(exc)
+            if error is None:
+                raise
+            self.show_traceback(ctx, exc)
+            typer.echo(f"Error: {error}", err=True)
+            raise typer.Exit(2) from None
 
     @staticmethod
     def show_traceback(ctx, exc_or_text) -> None:
@@ -42,6 +50,21 @@ class PetbenchGroup(TyperGroup):
             return
         text = exc_or_text if isinstance(exc_or_text, str) else "".join(traceback.format_exception(exc_or_text))
         typer.echo(text.rstrip(), err=True)
+
+
+#: Options whose value is a path: an empty one would silently mean the current folder.
+PATH_OPTIONS = ("--results", "--out", "--data-root", "--slurm-folder", "--cache")
+
+
+def refuse_empty_paths(args: list[str]) -> None:
+    for index, arg in enumerate(args):
+        name, sep, value = arg.partition("=")
+        if name not in PATH_OPTIONS:
+            continue
+        if not sep:
+            value = args[index + 1] if index + 1 < len(args) else "x"
+        if not value.strip():
+            raise UserError(f"{name} is empty; give a path (an empty one would mean the current folder)")
 
 
 def create_app(host: PluginHost | None = None) -> typer.Typer:

@@ -9,7 +9,7 @@ from ..errors import UserError
 from ..paths import writable_dir
 from ..plugins import get_host
 from ..results.lock import RunBusy, RunLock
-from ..results.record import find_records, report_problems, warn_line
+from ..results.record import RunRecord, find_runs, report_problems, warn_line
 from ..runner import DEFAULT_RESULTS
 from ..scoring import score_record
 
@@ -33,9 +33,15 @@ def score(
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else host.metrics.names()
     for name in names:
         host.metrics.entry(name)  # an unknown metric is a UserError before any work
-    problems: list[str] = []
-    records = find_records(results, problems=problems)
-    report_problems(problems, strict, warn_line)
+    records, damaged = find_runs(results)
+    records = [record for record in records if record.finished]
+    rebuildable = {found.path.name: found for found in damaged if found.data is not None}
+    report_problems([found.line() for found in damaged if found.data is None], strict, warn_line)
+    for found in rebuildable.values():  # run.json is sound, its metrics file is not: made again from predictions
+        typer.echo(f"warning: damaged metrics file {found.file}: {found.reason}; it is rebuilt from the run's "
+                   f"predictions", err=True)
+        records.append(RunRecord(found.path, found.data))
+    records.sort(key=lambda record: record.run_id)
     if run:
         known = {r.run_id: r for r in records}
         missing = [rid for rid in run if rid not in known]
@@ -48,13 +54,19 @@ def score(
     target = resolve_device(device)
     failures, done = 0, 0
     for record in records:
-        lacking = [name for name in names if name not in record.scored_metrics()]
+        rebuild = record.run_id in rebuildable
+        if rebuild:  # every metric it describes that is installed, and those asked for
+            described = [name for name in record.data["metrics"] if name in host.metrics]
+            lacking = list(dict.fromkeys(described + list(names)))
+            record.data["summary"] = {}
+        else:
+            lacking = [name for name in names if name not in record.scored_metrics()]
         if not lacking:
             continue
         try:
             with RunLock(results, record.run_id):  # not while another process writes this run
                 failed = score_record(host, record, lacking, device=target, progress=not quiet, log=typer.echo,
-                                      strict=strict)
+                                      strict=strict, rebuild=rebuild)
         except RunBusy as busy:
             typer.echo(f"skipped: {busy}", err=True)
             continue

@@ -1,6 +1,7 @@
 """The ``folder`` dataset: your own NIfTI volumes in the layout of docs/folder-dataset.md."""
 from petbench import hookimpl
 from petbench.data.normalization import TrainPercentile
+from petbench.options import between
 from petbench.datasets.folder import drfs_named, scan_folder
 from petbench.datasets.scanned.scanned_dataset import ScannedDataset
 
@@ -15,6 +16,7 @@ class FolderDataset(ScannedDataset):
         "size": 128,  # edge of the cubic block when cropping
         "units": "a.u.",  # a label for the values (e.g. Bq/mL, SUV); they are never rescaled
     }
+    option_constraints = {"size": between(8, 2048)}  # the edge of the cropped block, in voxels
     drfs = (4, 10, 20, 50, 100)  # typical; an instance has the DRFs its files are named with
     units = "a.u."
     normalization = TrainPercentile(99.5)

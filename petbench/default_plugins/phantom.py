@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from petbench import Dataset, Subject, UserError, hookimpl
+from petbench.options import between, greater_than, one_of, seed
 from petbench.datasets.phantom import (ANATOMIES, CALIBRATED_COUNTS, GENERATOR_VERSION, PhantomConfig, Physics,
                                        SubjectStore, default_cache_root, generate_subjects, materialize, subject_id,
                                        subject_index, subject_labels)
@@ -19,6 +20,12 @@ class Phantom(Dataset):
         "counts": None,  # standard-dose trues per 128-block slice; None = calibrated for the anatomy
         "iterations": 4,  # OSEM, with 8 subsets
         "post_filter_mm": 4.0,
+    }
+    #: a size beyond 512 would not fit in memory; a blur beyond 50 mm is wider than the head
+    option_constraints = {
+        "anatomy": one_of(*ANATOMIES), "size": between(16, 512), "n_subjects": between(1, 100_000), "seed": seed(),
+        "counts": greater_than(0, optional=True, kind=float), "iterations": between(1, 100),
+        "post_filter_mm": between(0, 50),
     }
     test_options = {"size": 32}  # what `petbench check phantom` and plugin tests use: fast
     drfs = (2, 4, 10, 20, 50, 100)

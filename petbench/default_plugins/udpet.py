@@ -5,6 +5,7 @@ units and SUV, and the messages for bad data.
 """
 from petbench import hookimpl
 from petbench.data.normalization import TrainPercentile
+from petbench.options import between
 from petbench.datasets.udpet.scan import SCANNERS, UDPET_READERS, scan_udpet
 from petbench.datasets.scanned.scanned_dataset import ScannedDataset
 
@@ -22,6 +23,7 @@ class UdpetDataset(ScannedDataset):
         "size": 128,  # edge of the cubic block
         "units": "bq_ml",  # bq_ml (as stored) | suv (body-weight SUV, per series)
     }
+    option_constraints = {"size": between(8, 2048)}  # the edge of the cropped block, in voxels
     drfs = (2, 4, 10, 20, 50, 100)  # 2 only in the 2022 release
     units = "Bq/mL"
     normalization = TrainPercentile(99.5)

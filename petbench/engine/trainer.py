@@ -49,6 +49,9 @@ class StageReport:
     final_losses: dict | None = None  # the mean losses of the stage's last epoch
 
 
+REPORT_FIELDS = {"name", "epochs", "steps", "seconds", "reused_from", "final_losses"}  # StageReport's
+
+
 @dataclass
 class Position:
     """Where training continues: stage ``stage`` at epoch ``epoch`` (0: the stage starts afresh with
@@ -202,10 +205,10 @@ def apply_checkpoint(state, method: Method, stages: list[Stage], scaler,
         position = Position(int(state["position"]["stage"]), int(state["position"]["epoch"]),
                             float(state.get("stage_seconds", 0.0)))
         done = Done([StageReport(**r) for r in state["reports"]], [dict(e) for e in state.get("history", [])])
-    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+        if position.epoch > 0:  # inside the guard: a checkpoint without its RNG state is damaged, like any other
+            set_rng_state(state["rng"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise CheckpointMismatch(f"it does not fit this method ({first_line(exc)})") from None
-    if position.epoch > 0:
-        set_rng_state(state["rng"])
     return position, done
 
 
@@ -245,9 +248,12 @@ def load_stage(method: Method, stage: Stage, cache_file: Path, payload: str, dev
             raise CheckpointMismatch("it is not the stored result of this stage")
         for name in stage.modules:
             method.nets[name].load_state_dict(cached["modules"][name])
-        return {"run_id": str(cached.get("run_id", "")), "history": list(cached.get("history", [])),
-                "report": cached.get("report") or {"name": stage.name, "epochs": stage.epochs, "steps": 0,
-                                                   "seconds": 0.0}}
+        history, report = cached.get("history", []), cached.get("report")
+        if not isinstance(history, list) or not all(isinstance(entry, dict) for entry in history) or \
+                (report is not None and not (isinstance(report, dict) and set(report) <= REPORT_FIELDS)):
+            raise CheckpointMismatch("its history or report is not what petbench stores")
+        return {"run_id": str(cached.get("run_id", "")), "history": list(history),
+                "report": report or {"name": stage.name, "epochs": stage.epochs, "steps": 0, "seconds": 0.0}}
     except (UnreadableFile, CheckpointMismatch, KeyError, TypeError, RuntimeError) as exc:
         for name, state in initial.items():
             method.nets[name].load_state_dict(state)

@@ -7,7 +7,6 @@ panels (``Description``), as the other figures do.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..engine.trainer import HISTORY_NAME  # noqa: E402
 from ..errors import UserError  # noqa: E402
 from .figures import save_png  # noqa: E402
+from ..results.reading import MAX_BYTES, Damaged, read_text  # noqa: E402
+from ..results.schema import validate_history  # noqa: E402
 
 LINESTYLES = ("-", "--", ":", "-.")
 
@@ -28,9 +29,10 @@ def read_history(run_dir: Path) -> list[dict]:
         raise UserError(f"{run_dir} has no {HISTORY_NAME}: the run trained nothing, or was recorded before "
                         f"petbench kept training curves")
     try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except ValueError as exc:
-        raise UserError(f"{path} is not JSON lines ({exc})") from None
+        return validate_history(read_text(path, within=Path(run_dir), limit=MAX_BYTES["jsonl"]))
+    except (Damaged, OSError) as exc:
+        raise UserError(f"{path} is damaged ({exc}); it is rewritten when the run is run again "
+                        f"(or leave this run out)") from None
 
 
 def grid_runs(results: Path, grid: str) -> list[Path]:

@@ -30,8 +30,12 @@ from ..errors import PluginError, UserError
 from ..data.protocol import split_subjects
 from ..method import RunContext, call_stages, validate_stages
 from ..run_data import RunData
+from ..options import check_against_run, constraints_of
 from ..plugins import PluginHost
 from ..atomic import atomic_write_json
+from ..results.reading import Damaged, read_json
+from ..results.record import warn_line
+from ..results.schema import validate_grid_state
 from ..results.record import RunRecord
 from ..results.identity import run_id_for, run_identity
 from ..runner import resolve_preset
@@ -84,9 +88,14 @@ class GridState:
     def __init__(self, results: Path, name: str) -> None:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "grid"
         self.path = Path(results) / ".grids" / f"{safe}.json"
+        self.damaged: str | None = None  # why the file on disk could not be used (then it is rebuilt)
         try:
-            self.data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            self.data = validate_grid_state(read_json(self.path, within=self.path.parent))
+        except FileNotFoundError:
+            self.data = {}
+        except (Damaged, OSError) as exc:
+            self.damaged = str(exc) if isinstance(exc, Damaged) else f"unreadable ({exc.strerror})"
+            warn_line(f"grid state {self.path} is damaged ({self.damaged}); it is rebuilt from the run records")
             self.data = {}
         self.data.setdefault("cells", {})
 
@@ -192,6 +201,7 @@ def planning_context(dataset, protocol, device) -> RunContext:
 def reuse_keys_of(method, run: RunContext) -> list:
     """The reuse keys of the method's stages for a cell (``run``: its planning context)."""
     reuse_keys = []
+    check_against_run(f"method {method.name!r}", method.options, constraints_of(method), run)  # e.g. patch <= slice
     try:
         stages = call_stages(method, run)
     except UserError:

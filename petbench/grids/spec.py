@@ -24,7 +24,8 @@ from typing import Any, Iterable
 from ..data.protocol import Protocol
 from ..errors import PluginError, UserError
 from ..method import places_of
-from ..options import parse_value
+from ..names import unknown_name_message
+from ..options import SEED_MAX, parse_value
 from ..plugins import PluginHost, get_host
 from ..runner import PRESETS, RunConfig
 
@@ -128,11 +129,18 @@ class GridSpec:
             raise UserError(f"grid {self.name!r} has no dataset: give one with --dataset")
         if not self.drfs or not self.seeds:
             raise UserError(f"grid {self.name!r} needs at least one DRF and one seed")
-        for axis in SIZE_AXES:
-            values = parse_int_list(getattr(self, axis), f"grid {self.name!r}: {axis}")
-            if any(v < 0 for v in values):
-                raise UserError(f"grid {self.name!r}: {axis} must be 0 or more, not {min(values)}")
+        for axis in (*SIZE_AXES, "drfs", "seeds"):
+            values = parse_int_list(getattr(self, axis), f"grid {self.name!r}: {axis}", *AXIS_RANGES[axis])
             setattr(self, axis, values)
+        for key, (low, high) in PROTOCOL_RANGES.items():
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise UserError(f"grid {self.name!r}: {key} must be an integer in {low}…{high:,}, not {value!r}")
+        if not isinstance(self.save_predictions, bool):
+            raise UserError(f"grid {self.name!r}: predictions must be true or false, not {self.save_predictions!r}")
+        if self.metrics is not None and (not isinstance(self.metrics, list)
+                                         or not all(isinstance(m, str) and m for m in self.metrics)):
+            raise UserError(f"grid {self.name!r}: metrics must be a list of names, not {self.metrics!r}")
         if self.preset not in PRESETS:
             raise UserError(f"grid {self.name!r}: unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
         if self.table not in (None, 1, 2):
@@ -257,12 +265,15 @@ def parse_entry(entry: Any, kind: str) -> list[Variant]:
             raise UserError(f"{kind} entry {entry!r}: unknown key {unknown[0]!r}; valid: {', '.join(sorted(allowed))}")
         if not isinstance(entry.get("name"), str):
             raise UserError(f"{kind} entry {entry!r} needs a string 'name'")
-        options = dict(entry.get("options") or {})
-        if "data_root" in entry:
-            options["data_root"] = str(entry["data_root"])
-        grid = entry.get("grid") or {}
+        options, grid = entry.get("options", {}), entry.get("grid", {})
         if not isinstance(options, dict) or not isinstance(grid, dict):
-            raise UserError(f"{kind} entry {entry['name']!r}: 'options' and 'grid' must be tables")
+            raise UserError(f"{kind} entry {entry['name']!r}: 'options' and 'grid' must be tables "
+                            f"(e.g. options = {{ epochs = 2 }}), not {shorten(options if not isinstance(options, dict) else grid)}")
+        options = dict(options)
+        if "data_root" in entry:
+            if not isinstance(entry["data_root"], str) or not entry["data_root"].strip():
+                raise UserError(f"{kind} entry {entry['name']!r}: data_root must be a path (a string)")
+            options["data_root"] = entry["data_root"]
         grid = {k: (list(v) if isinstance(v, list) else [v]) for k, v in grid.items()}
         variants = []
         for base in parse_entry(entry["name"], kind):
@@ -279,31 +290,57 @@ def parse_entries(entries: Iterable[Any], kind: str) -> list[Variant]:
     return [variant for entry in entries for variant in parse_entry(entry, kind)]
 
 
-def parse_int_list(text: str | Iterable[int] | int, what: str) -> list[int]:
-    """``"0,1,2"`` or ``"0-4"`` or ``[0, 1]`` -> a list of ints."""
+#: The most values one axis of a grid may have (a grid of more cells is a typo, e.g. ``--seeds 0-100000``).
+MAX_AXIS_VALUES = 1000
+#: The range of each axis's values: seeds are what NumPy and torch accept; counts and DRFs far beyond any dataset.
+AXIS_RANGES = {"seeds": (0, SEED_MAX), "drfs": (1, 10_000), "n_train": (0, 1_000_000), "n_unpaired": (0, 1_000_000)}
+
+
+def parse_int_list(text: str | Iterable[int] | int, what: str, low: int | None = None,
+                   high: int | None = None) -> list[int]:
+    """``"0,1,2"`` or ``"0-4"`` or ``[0, 1]`` -> a list of ints: at most :data:`MAX_AXIS_VALUES` of
+    them, each in ``low … high`` when given; anything else is a :class:`UserError`."""
     if isinstance(text, int) and not isinstance(text, bool):
-        return [text]
-    if not isinstance(text, str):
+        values = [text]
+    elif isinstance(text, (list, tuple)):
         values = list(text)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-            raise UserError(f"{what} must be integers, not {values!r}")
-        return values
-    values: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
+            raise UserError(f"{what} must be integers, not {shorten(values)}")
+    elif isinstance(text, str):
+        if len(text) > 10_000:
+            raise UserError(f"{what} is {len(text):,} characters long; give a list of integers (e.g. 0,1,2)")
+        values = []
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
             if re.fullmatch(r"\d+-\d+", part):
-                low, high = map(int, part.split("-"))
-                values += list(range(low, high + 1))
-            else:
+                first, last = map(int, part.split("-"))
+                if last < first:
+                    raise UserError(f"{what} {part!r} is an empty range (give low-high, low <= high)")
+                if last - first + 1 + len(values) > MAX_AXIS_VALUES:
+                    raise UserError(f"{what} {part!r} has {last - first + 1:,} values; a grid axis has at most "
+                                    f"{MAX_AXIS_VALUES:,}")
+                values += list(range(first, last + 1))
+            elif re.fullmatch(r"[+-]?\d+", part):
                 values.append(int(part))
-        except ValueError:
-            raise UserError(f"{what} {text!r} is not a comma-separated list of integers (e.g. 0,1,2)") from None
+            else:
+                raise UserError(f"{what} {shorten(text)} is not a comma-separated list of integers (e.g. 0,1,2)")
+    else:
+        raise UserError(f"{what} must be an integer or a list of integers, not {shorten(text)}")
     if not values:
-        raise UserError(f"{what} {text!r} is empty")
+        raise UserError(f"{what} {shorten(text)} is empty")
+    if len(values) > MAX_AXIS_VALUES:
+        raise UserError(f"{what} has {len(values):,} values; a grid axis has at most {MAX_AXIS_VALUES:,}")
+    for value in values:
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise UserError(f"{what}: {value} is outside {low}…{high:,}")
     return values
+
+
+def shorten(value: Any, width: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 # -- built-in grids and TOML files ------------------------------------------------------------------
@@ -361,10 +398,44 @@ def load_toml_grid(path: Path) -> GridSpec:
     return grid_from_dict(data, default_name=path.stem, where=str(path))
 
 
+#: The type each top-level key of a grid TOML must have (checked before anything is planned).
+TOML_TYPES = {"name": str, "description": str, "table": int, "preset": str, "predictions": bool,
+              "protocol": dict, "metrics": (str, list), "methods": (str, list, dict), "datasets": (str, list, dict),
+              "dataset": (str, dict), "drfs": (int, str, list), "drf": (int, str, list), "seeds": (int, str, list),
+              "seed": (int, str, list), "n_train": (int, str, list), "n_unpaired": (int, str, list)}
+PROTOCOL_TYPES = {"n_train": (int, str, list), "n_unpaired": (int, str, list), "n_test": int, "split_seed": int,
+                  "n_val": int, "val_every": int, "val_metric": str}
+PROTOCOL_RANGES = {"n_test": (1, 1_000_000), "split_seed": (0, SEED_MAX), "n_val": (0, 1_000_000),
+                   "val_every": (1, 1_000_000)}
+TOML_TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "a table", list: "a list"}
+
+
+def check_types(table: dict, types: dict, where: str) -> None:
+    for key, value in table.items():
+        kinds = types[key] if isinstance(types[key], tuple) else (types[key],)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            wanted = " or ".join(TOML_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            raise UserError(f"{where}: {key} must be {wanted}, not {shorten(value)}")
+
+
 def grid_from_dict(data: dict, default_name: str = "grid", where: str = "grid") -> GridSpec:
+    """A grid from a TOML table, every key, type and range checked before anything is planned."""
     unknown = sorted(set(data) - TOML_KEYS)
     if unknown:
-        raise UserError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(sorted(TOML_KEYS))}")
+        raise UserError(f"{where}: " + unknown_name_message("key", unknown[0], sorted(TOML_KEYS)))
+    check_types(data, TOML_TYPES, where)
+    if isinstance(data.get("protocol"), dict):
+        unknown = sorted(set(data["protocol"]) - PROTOCOL_KEYS)
+        if unknown:
+            raise UserError(f"{where}: [protocol]: " + unknown_name_message("key", unknown[0], sorted(PROTOCOL_KEYS)))
+        check_types(data["protocol"], PROTOCOL_TYPES, f"{where}: [protocol]")
+        for key, (low, high) in PROTOCOL_RANGES.items():
+            value = data["protocol"].get(key)
+            if isinstance(value, int) and not low <= value <= high:
+                raise UserError(f"{where}: [protocol] {key} = {value} is outside {low}…{high:,}")
+    metrics = data.get("metrics")
+    if isinstance(metrics, list) and not all(isinstance(m, str) and m.strip() for m in metrics):
+        raise UserError(f"{where}: metrics must be names (strings), not {shorten(metrics)}")
     for single, plural in (("dataset", "datasets"), ("drf", "drfs"), ("seed", "seeds")):
         if single in data and plural in data:
             raise UserError(f"{where}: give {single!r} or {plural!r}, not both")
@@ -385,16 +456,16 @@ def grid_from_dict(data: dict, default_name: str = "grid", where: str = "grid") 
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
     settings = {
-        "drfs": parse_int_list(data.get("drfs", data.get("drf", 10)), f"{where}: drfs"),
-        "seeds": parse_int_list(data.get("seeds", data.get("seed", 0)), f"{where}: seeds"),
-        **{k: parse_int_list(v, f"{where}: {k}") if k in SIZE_AXES else str(v) if k == "val_metric"
+        "drfs": parse_int_list(data.get("drfs", data.get("drf", 10)), f"{where}: drfs", *AXIS_RANGES["drfs"]),
+        "seeds": parse_int_list(data.get("seeds", data.get("seed", 0)), f"{where}: seeds", *AXIS_RANGES["seeds"]),
+        **{k: parse_int_list(v, f"{where}: {k}", *AXIS_RANGES[k]) if k in SIZE_AXES else str(v) if k == "val_metric"
            else parse_int(v, f"{where}: {k}") for k, v in protocol.items()},
     }
     try:
         return GridSpec(name=str(data.get("name", default_name)), description=str(data.get("description", "")),
                         table=data.get("table"), methods=parse_entries(as_list(methods), "method"),
                         datasets=parse_entries(as_list(datasets), "dataset"), preset=str(data.get("preset", "auto")),
-                        metrics=metrics, save_predictions=bool(data.get("predictions", True)), **settings)
+                        metrics=metrics, save_predictions=data.get("predictions", True), **settings)
     except TypeError as exc:
         raise UserError(f"{where}: {exc}") from None
 

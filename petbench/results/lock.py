@@ -19,6 +19,17 @@ from ..errors import UserError
 LOCK_DIR = ".locks"
 
 
+def lock_path(results_dir: Path, run_id: str) -> Path:
+    """``<results>/.locks/<run id>.lock``, for a run id that is one safe path component (a name petbench
+    made, never one a record could plant: ``../x`` or ``/etc/x`` is refused)."""
+    from .schema import is_safe_name
+
+    if not is_safe_name(run_id):
+        raise UserError(f"{str(run_id)[:80]!r} is not a run id (a run id is one folder name: no /, no leading dot, no .."
+                        f"); rename or remove that run folder")
+    return Path(results_dir) / LOCK_DIR / f"{run_id}.lock"
+
+
 class RunBusy(UserError):
     """Another live process holds the run's lock."""
 
@@ -35,13 +46,22 @@ class RunLock:
 
     def __init__(self, results_dir: Path, run_id: str, *, wait: bool = False, poll_s: float = 2.0,
                  on_wait=None) -> None:
-        self.path = Path(results_dir) / LOCK_DIR / f"{run_id}.lock"
+        self.path = lock_path(results_dir, run_id)
         self.run_id, self.wait, self.poll_s, self.on_wait = run_id, wait, poll_s, on_wait
         self.fd: int | None = None
 
     def acquire(self) -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        folder = self.path.parent
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise UserError(f"{folder} is not a folder (petbench keeps its run locks there); remove it and run again")
+        folder.mkdir(parents=True, exist_ok=True)
+        try:  # never through a link: a planted .locks/<id>.lock -> elsewhere would be truncated
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        except OSError:
+            if self.path.is_symlink() or self.path.is_dir():
+                raise UserError(f"{self.path} is not a lock file petbench made (a link or a folder); remove it "
+                                f"and run again") from None
+            raise
         told = False
         while True:
             try:
@@ -84,11 +104,11 @@ def read_holder(fd: int) -> dict:
 
 def is_locked(results_dir: Path, run_id: str) -> dict | None:
     """The holder of ``run_id``'s lock when a live process has it, else None (takes and drops it)."""
-    path = Path(results_dir) / LOCK_DIR / f"{run_id}.lock"
-    if not path.exists():
+    path = lock_path(results_dir, run_id)
+    if not path.exists() or path.is_symlink():
         return None
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return None
     try:

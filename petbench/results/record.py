@@ -8,6 +8,7 @@ the metrics are stored in it).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -15,7 +16,10 @@ from typing import Callable
 import pandas as pd
 
 from ..atomic import atomic_write_json, atomic_write_text
+from ..errors import UserError
+from . import reading, schema
 from .duplicates import count_each_run_once
+from .reading import Damaged
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.csv"
@@ -35,7 +39,8 @@ class RunRecord:
 
     @property
     def run_id(self) -> str:
-        return self.data.get("run_id", self.path.name)
+        """The folder's name: on disk, a run is its folder (a stored id that differs is damage)."""
+        return self.path.name
 
     @property
     def status(self) -> str:
@@ -71,172 +76,148 @@ class RunRecord:
             return inapplicable
 
     def rows(self) -> pd.DataFrame:
-        """Per-subject metric rows: subject, metric, value."""
-        return pd.read_csv(self.path / METRICS_FILE, dtype={"subject": str})
+        """Per-subject metric rows: subject, metric, value (read bounded, like every file read back)."""
+        try:
+            text = reading.read_bytes(self.path / METRICS_FILE, within=self.path, limit=reading.MAX_BYTES["csv"])
+            return schema.parse_metrics(text)
+        except Damaged as exc:
+            raise ValueError(f"{self.path / METRICS_FILE}: {exc}") from None
 
     # -- writing -------------------------------------------------------------------------
     def save(self) -> None:
         atomic_write_json(self.path / RUN_FILE, self.data)
 
     def write_rows(self, rows: pd.DataFrame) -> None:
-        atomic_write_text(self.path / METRICS_FILE, rows.to_csv(index=False))
+        """Write the metrics file and keep its seal in :attr:`data` (saved with the next :meth:`save`)."""
+        text = rows.to_csv(index=False)
+        atomic_write_text(self.path / METRICS_FILE, text)
+        self.data["metrics_file"] = schema.seal(text.encode("utf-8"))
 
 
 # -- checking what was read -------------------------------------------------------------------
-STATUSES = ("running", "finished", "failed", "interrupted")
+STATUSES = schema.STATUSES
 
 
-def read_record(path: Path) -> tuple[RunRecord | None, str | None]:
-    """``(record, None)`` for a usable record (a finished one is checked in full, see
-    :func:`record_problem`), ``(None, None)`` when ``path`` holds no ``run.json``, and
-    ``(None, problem)`` for an unreadable or malformed one: ``problem`` is one line naming the file."""
+@dataclass(frozen=True)
+class DamagedRun:
+    """A run folder whose record cannot be used: ``file`` (run.json or metrics.csv) and why."""
+
+    path: Path
+    file: Path
+    reason: str
+    #: run.json's content when it is valid and only the metrics file is damaged (it can be rebuilt)
+    data: dict | None = None
+
+    def line(self) -> str:
+        return f"{self.file}: {self.reason}"
+
+    def __str__(self) -> str:
+        return self.line()
+
+
+def read_run_folder(path: Path) -> "RunRecord | DamagedRun | None":
+    """The record in the run folder ``path``, read and validated in full; a :class:`DamagedRun` naming
+    the file and its reason when it cannot be used; None when the folder holds no ``run.json``.
+
+    The run's identity is its folder's name: a stored ``run_id`` that differs makes it damaged. Only
+    regular files are read, bounded in size, never through a link that leaves the folder. A finished
+    record's metrics file is checked against its test split and metric list
+    (:func:`petbench.results.schema.metrics_problem`). A ``running`` record that no live process holds
+    (its writer was killed, or hit a full disk) reads as ``interrupted``."""
     path = Path(path)
     run_file = path / RUN_FILE
     try:
-        text = run_file.read_text(encoding="utf-8")
+        if path.is_symlink() or not path.is_dir():
+            if not path.exists() and not path.is_symlink():
+                return None
+            return DamagedRun(path, path, "not a folder (a run is a folder holding run.json)")
+        data = reading.read_json(run_file, within=path)
+        schema.validate_record(data)
     except FileNotFoundError:
-        return None, None
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, f"{run_file}: unreadable ({type(exc).__name__}: {exc})"
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        return None, f"{run_file}: " + ("empty" if not text.strip() else f"not valid JSON, truncated? ({exc})")
-    if not isinstance(data, dict):
-        return None, f"{run_file}: a JSON {type(data).__name__}, not a run record (an object)"
+        return None
+    except (Damaged, OSError) as exc:
+        return DamagedRun(path, run_file, str(exc) if isinstance(exc, Damaged) else
+                          f"unreadable ({exc.strerror or type(exc).__name__})")
+    stored = data.get("run_id")
+    if stored is not None and stored != path.name:
+        return DamagedRun(path, run_file, f"its run_id {str(stored)[:60]!r} is not its folder's name {path.name!r} "
+                                          f"(copied or renamed by hand?)")
+    if not schema.is_safe_name(path.name):
+        return DamagedRun(path, path, "the folder's name is not a run id petbench makes")
     record = RunRecord(path, data)
-    problem = record_problem(record)
-    return (None, problem) if problem else (record, None)
+    if data["status"] == "finished":
+        metrics_file = path / METRICS_FILE
+        try:
+            text = reading.read_bytes(metrics_file, within=path, limit=reading.MAX_BYTES["csv"])
+        except FileNotFoundError:
+            return DamagedRun(path, metrics_file, "missing (the record says finished)", data)
+        except (Damaged, OSError) as exc:
+            return DamagedRun(path, metrics_file, str(exc) if isinstance(exc, Damaged) else
+                              f"unreadable ({exc.strerror or type(exc).__name__})", data)
+        problem = schema.metrics_problem(text, data)
+        if problem:
+            return DamagedRun(path, metrics_file, problem, data)
+    elif data["status"] == "running" and not held(path):
+        data["status"] = "interrupted"  # in memory only: what a re-run will do with it
+    return record
+
+
+def held(run_dir: Path) -> bool:
+    from .lock import is_locked
+
+    try:
+        return is_locked(run_dir.parent, run_dir.name) is not None
+    except Exception:  # a lock we cannot look at: say it is held (the safe answer)
+        return True
+
+
+def read_record(path: Path) -> tuple[RunRecord | None, str | None]:
+    """``(record, None)`` for a usable record, ``(None, None)`` when ``path`` holds no ``run.json``,
+    and ``(None, problem)`` for a damaged one: ``problem`` is one line naming the file
+    (:func:`read_run_folder` as a pair)."""
+    found = read_run_folder(path)
+    if isinstance(found, DamagedRun):
+        return None, found.line()
+    return found, None
 
 
 def record_problem(record: RunRecord) -> str | None:
-    """What makes ``record`` unusable, as one line naming its file, or None. A record that is not
-    finished needs a known status only; a finished one every field that tables and figures read,
-    and a metrics file of numbers for the metrics it describes."""
-    where = record.path / RUN_FILE
+    """What makes ``record`` unusable, as one line naming its file, or None (its folder read again)."""
+    found = read_run_folder(record.path)
+    return found.line() if isinstance(found, DamagedRun) else None
+
+
+def find_runs(results_dir: Path) -> tuple[list[RunRecord], list[DamagedRun]]:
+    """Every run folder under ``results_dir`` (sorted by name): the usable records (any status) and the
+    damaged ones. Hidden entries (``.locks``, ``.stages``, ``.grids``) and files that are no run are
+    passed over; a linked folder is damaged."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return [], []
     try:
-        problem = structure_problem(record.data)
-        if problem is None and record.data["status"] == "finished":
-            problem = rows_problem(record)
-            where = record.path / METRICS_FILE if problem else where
-    except Exception as exc:  # a check must never be the traceback it guards against
-        problem = f"cannot be checked ({type(exc).__name__}: {exc})"
-    return f"{where}: {problem}" if problem else None
-
-
-def expect_type(data: dict, key: str, kind, what: str, required: bool = True) -> str | None:
-    if key not in data:
-        return f"{what} is missing" if required else None
-    value, kinds = data[key], kind if isinstance(kind, tuple) else (kind,)
-    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # True is an int
-        return f"{what} is {shorten(value)}, not {kind_name(kinds)}"
-    return None
-
-
-def kind_name(kinds: tuple) -> str:
-    names = {dict: "an object", str: "a string", int: "an integer", bool: "true/false", list: "a list",
-             float: "a number", type(None): "null"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def shorten(value, width: int = 40) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def structure_problem(data: dict) -> str | None:
-    status = data.get("status")
-    if status not in STATUSES:
-        return f"status is {shorten(status)}, not one of {', '.join(STATUSES)}"
-    checks = [(data, "run_id", str, "run_id", False)]
-    if status == "finished":
-        checks += [(data, "method", dict, "method", True), (data, "dataset", dict, "dataset", True),
-                   (data, "protocol", dict, "protocol", True), (data, "config", dict, "config", True),
-                   (data, "metrics", dict, "metrics", True), (data, "summary", dict, "summary", False),
-                   (data, "timings", dict, "timings", False), (data, "finished_at", (str, type(None)), "finished_at", False)]
-    for where, key, kind, what, required in checks:
-        problem = expect_type(where, key, kind, what, required)
-        if problem:
-            return problem
-    if status != "finished":
-        return None
-    method, dataset, protocol, config = data["method"], data["dataset"], data["protocol"], data["config"]
-    nested = [(method, "name", str, "method.name", True), (method, "options", dict, "method.options", False),
-              (method, "parameters", (int, type(None)), "method.parameters", False),
-              (method, "components", (dict, type(None)), "method.components", False),
-              (dataset, "name", str, "dataset.name", True), (dataset, "options", dict, "dataset.options", False),
-              (protocol, "drf", int, "protocol.drf", True), (config, "seed", int, "config.seed", True)]
-    for where, key, kind, what, required in nested:
-        problem = expect_type(where, key, kind, what, required)
-        if problem:
-            return problem
-    for key in ("n_train", "n_test", "n_unpaired", "split_seed"):
-        problem = expect_type(protocol, key, int, f"protocol.{key}", False)
-        if problem:
-            return problem
-    if not method["name"] or not dataset["name"]:
-        return "method.name and dataset.name must not be empty"
-    for name, info in data["metrics"].items():
-        if not isinstance(info, dict):
-            return f"metrics.{name} is {shorten(info)}, not an object"
-        problem = expect_type(info, "higher_is_better", bool, f"metrics.{name}.higher_is_better") or \
-            expect_type(info, "unit", (str, type(None)), f"metrics.{name}.unit", False) or \
-            expect_type(info, "convention", (str, type(None)), f"metrics.{name}.convention", False)
-        if problem:
-            return problem
-    stages = data.get("timings", {}).get("stages", [])
-    if not isinstance(stages, list) or not all(isinstance(s, dict) for s in stages):
-        return "timings.stages is not a list of objects"
-    return None
-
-
-def rows_problem(record: RunRecord) -> str | None:
-    metrics_file = record.path / METRICS_FILE
-    if not metrics_file.is_file():
-        return "missing (the record says finished)"
-    try:
-        rows = record.rows()
-    except pd.errors.EmptyDataError:
-        return "empty"
-    except Exception as exc:  # random bytes raise UnicodeDecodeError, ParserError, ...
-        return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-    missing = [c for c in ("subject", "metric", "value") if c not in rows.columns]
-    if missing:
-        return f"has no column {missing[0]!r} (columns: {', '.join(map(str, rows.columns)) or 'none'})"
-    if rows.empty:
-        return "has no rows"
-    # NaN is a metric that does not apply to a subject (written as an empty cell or "nan"); text is damage
-    values = pd.to_numeric(rows["value"], errors="coerce")
-    bad = rows[values.isna() & ~rows["value"].isna() & ~rows["value"].astype(str).str.lower().isin(["nan"])]
-    if len(bad):
-        first = bad.iloc[0]
-        return (f"{len(bad)} value(s) are not numbers (first: {first['metric']} of subject "
-                f"{first['subject']}: {str(first['value'])!r})")
-    undescribed = sorted(set(map(str, rows["metric"])) - set(record.data["metrics"]))
-    if undescribed:
-        return f"metric {undescribed[0]!r} is not described in {RUN_FILE}"
-    duplicated = rows.duplicated(["subject", "metric"])
-    if duplicated.any():
-        first = rows[duplicated].iloc[0]
-        return f"subject {first['subject']} has metric {first['metric']} twice"
-    return None
+        folders = sorted(entry for entry in results_dir.iterdir() if not entry.name.startswith("."))
+    except OSError as exc:
+        raise UserError(f"{results_dir}: cannot be listed ({exc.strerror}); give a readable results folder") from None
+    records, damaged = [], []
+    for folder in folders:
+        if not folder.is_symlink() and not (folder.is_dir() and os.path.lexists(folder / RUN_FILE)):
+            continue  # another file, or a folder that is no run
+        found = read_run_folder(folder)
+        if isinstance(found, DamagedRun):
+            damaged.append(found)
+        elif found is not None:
+            records.append(found)
+    return records, damaged
 
 
 def find_records(results_dir: Path, finished_only: bool = True,
                  problems: list[str] | None = None) -> list[RunRecord]:
-    """Every usable run record under ``results_dir`` (sorted by id); each unreadable or malformed
-    one is left out, and said in ``problems`` when a list is given."""
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
-        return []
-    records = []
-    for run_file in sorted(results_dir.glob(f"*/{RUN_FILE}")):
-        record, problem = read_record(run_file.parent)
-        if problem is not None and problems is not None:
-            problems.append(problem)
-        if record is not None and (record.finished or not finished_only):
-            records.append(record)
-    return records
+    """Every usable run record under ``results_dir`` (sorted by id); each damaged one is left out, and
+    said in ``problems`` when a list is given."""
+    records, damaged = find_runs(results_dir)
+    if problems is not None:
+        problems.extend(found.line() for found in damaged)
+    return [record for record in records if record.finished or not finished_only]
 
 
 def report_problems(problems: list[str], strict: bool, warn: Callable[[str], None],
@@ -247,10 +228,10 @@ def report_problems(problems: list[str], strict: bool, warn: Callable[[str], Non
 
     if strict and problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UserError(f"malformed run record: {problems[0]}{more}; repair or remove it, "
+        raise UserError(f"damaged run record: {problems[0]}{more}; repair or remove it, "
                         "(without --strict it is said and passed over)")
     for problem in problems:
-        warn(f"malformed run record ({consequence}): {problem}")
+        warn(f"damaged run record ({consequence}): {problem}")
 
 
 def select_records(results_dir: Path, dataset: str | None, drf: int | None, hint: str, *,

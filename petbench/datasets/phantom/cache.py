@@ -34,10 +34,14 @@ log = logging.getLogger(__name__)
 LEVELS = 32000
 
 
-def checksum(levels_zyx: np.ndarray, slope: float) -> str:
-    """24 hex characters (what fits in the NIfTI ``aux_file`` field) of the stored levels and scale."""
+def checksum(levels_zyx: np.ndarray, slope: float, binding: str = "") -> str:
+    """24 hex characters (what fits in the NIfTI ``aux_file`` field) of the stored levels and scale, and
+    of ``binding``: what the file is (the configuration's cache key, which covers the generator's version
+    and options, the subject id and the volume's name). A file copied from another subject, DRF or
+    configuration therefore fails its checksum where it lands and is regenerated."""
     digest = hashlib.blake2b(np.ascontiguousarray(levels_zyx, dtype=np.int16).tobytes(), digest_size=12)
     digest.update(np.float32(slope).tobytes())
+    digest.update(binding.encode("utf-8"))
     return digest.hexdigest()
 
 
@@ -65,7 +69,11 @@ class SubjectStore:
 
     def path(self, subject_id: str, drf: int | None = None) -> Path:
         name = "spet.nii.gz" if drf is None else f"lpet_drf{int(drf)}.nii.gz"
-        return self.root / subject_id / name
+        return self.root / checked_id(subject_id) / name
+
+    def binding(self, path: Path) -> str:
+        """What a file of this store is: configuration (the root's name), subject and file name."""
+        return f"{self.root.name}/{path.parent.name}/{path.name}"
 
     def has(self, subject_id: str, drf: int | None = None) -> bool:
         return self.path(subject_id, drf).is_file()
@@ -86,7 +94,7 @@ class SubjectStore:
         image.header.set_slope_inter(float(slope), 0.0)
         image.header.set_xyzt_units("mm")
         image.header["descrip"] = units.encode()[:79]
-        image.header["aux_file"] = checksum(levels, slope).encode()
+        image.header["aux_file"] = checksum(levels, slope, self.binding(path)).encode()
 
         def store():
             with atomic_path(path, ".nii.gz") as temporary:
@@ -96,7 +104,7 @@ class SubjectStore:
         return dequantize(levels, slope)
 
     def label_path(self, subject_id: str, name: str) -> Path:
-        return self.root / subject_id / f"{name}.nii.gz"
+        return self.root / checked_id(subject_id) / f"{name}.nii.gz"
 
     def write_labels(self, subject_id: str, name: str, labels_zyx: np.ndarray, affine: np.ndarray) -> np.ndarray:
         """Store an integer label map atomically (``name``: "tissue" or "lesions")."""
@@ -108,7 +116,7 @@ class SubjectStore:
         image.header.set_slope_inter(1.0, 0.0)
         image.header.set_xyzt_units("mm")
         image.header["descrip"] = f"phantom {name} labels".encode()
-        image.header["aux_file"] = checksum(levels, np.float32(1.0)).encode()
+        image.header["aux_file"] = checksum(levels, np.float32(1.0), self.binding(path)).encode()
 
         def store():
             with atomic_path(path, ".nii.gz") as temporary:
@@ -123,7 +131,7 @@ class SubjectStore:
         if not path.is_file():
             return None
         try:
-            return np.rint(read_checked(path, tuple(shape), affine)).astype(np.uint8)
+            return np.rint(read_checked(path, tuple(shape), affine, self.binding(path))).astype(np.uint8)
         except CorruptFile as exc:
             log.warning("%s is corrupt (%s); it will be made again", path, exc)
             path.unlink(missing_ok=True)
@@ -135,7 +143,7 @@ class SubjectStore:
         if not path.is_file():
             return None
         try:
-            return read_checked(path, tuple(shape), affine)
+            return read_checked(path, tuple(shape), affine, self.binding(path))
         except CorruptFile as exc:
             log.warning("%s is corrupt (%s); it will be regenerated", path, exc)
             path.unlink(missing_ok=True)
@@ -151,7 +159,20 @@ def writable(action, folder: Path):
                         "(for the cache: set PETBENCH_CACHE)") from None
 
 
-def read_checked(path: Path, shape: tuple, affine: np.ndarray) -> np.ndarray:
+def checked_id(subject_id: str) -> str:
+    """A subject id as one path component of the cache (never ``..`` or a separator)."""
+    from ...results.schema import is_safe_name
+
+    if not is_safe_name(subject_id, 128):
+        raise UserError(f"{str(subject_id)[:60]!r} is not a subject id the phantom makes")
+    return subject_id
+
+
+def read_checked(path: Path, shape: tuple, affine: np.ndarray, binding: str = "") -> np.ndarray:
+    if path.is_symlink() or not path.is_file():  # a link could make another file pass for this one
+        raise CorruptFile("not a regular file (a link?)")
+    if path.stat().st_size > 4 * 2**30:
+        raise CorruptFile("larger than any volume the phantom writes")
     try:
         image = nib.load(str(path))
         levels = np.asarray(image.dataobj.get_unscaled())
@@ -164,6 +185,6 @@ def read_checked(path: Path, shape: tuple, affine: np.ndarray) -> np.ndarray:
         raise CorruptFile(f"holds {levels.dtype} {levels.shape}, expected int16 levels of shape {shape}")
     if not np.allclose(image.affine, affine, atol=1e-4):
         raise CorruptFile("unexpected affine")
-    if stored_checksum != checksum(levels, slope):
-        raise CorruptFile("checksum mismatch")
+    if stored_checksum != checksum(levels, slope, binding):
+        raise CorruptFile("checksum mismatch (changed, or copied from another subject, dose or configuration)")
     return dequantize(levels, slope)

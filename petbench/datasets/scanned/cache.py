@@ -18,6 +18,8 @@ from ...atomic import atomic_write_json
 from ...data.cache import default_cache_root
 from ...data.nifti import load_volume, save_volume
 from ...errors import UserError
+from ...results.reading import Damaged, read_json
+from ...results.schema import cache_sidecar_problem
 from .problems import logger
 
 CACHE_VERSION = 1
@@ -69,10 +71,14 @@ class ConversionCache:
         sidecar = self.read_json(sidecar_path)
         if sidecar is None:
             return None
+        problem = cache_sidecar_problem(sidecar)
+        if problem is not None:
+            self.discard(sidecar_path, volume_path, reason=problem)
+            return None
         if sidecar.get("key") != key:
             self.discard(sidecar_path, volume_path, reason="its key does not match")
             return None
-        if not volume_path.is_file() or file_sha256(volume_path) != sidecar.get("sha256"):
+        if volume_path.is_symlink() or not volume_path.is_file() or file_sha256(volume_path) != sidecar.get("sha256"):
             self.discard(sidecar_path, volume_path, reason="the NIfTI file is missing or its checksum differs")
             return None
         try:
@@ -103,13 +109,12 @@ class ConversionCache:
     def read_json(self, path: Path) -> dict | None:
         if not path.is_file():
             return None
-        try:
-            with open(path) as handle:
-                entry = json.load(handle)
+        try:  # bounded, regular files only (a FIFO or a link to /dev/zero planted in the cache must not hang it)
+            entry = read_json(path, within=self.root)
             if not isinstance(entry, dict):
                 raise ValueError("not a JSON object")
             return entry
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, Damaged) as exc:
             self.discard(path, path.with_suffix("").with_suffix(".nii.gz"), reason=f"unreadable JSON ({exc})")
             return None
 

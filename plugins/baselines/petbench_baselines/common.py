@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from petbench import Method, Stage
+from petbench.options import Constraint, at_least, between, greater_than, one_of
 
 from .option_checks import OptionChecker
 
@@ -51,6 +52,17 @@ def check_common(checker: OptionChecker) -> None:
     checker.one_of("update_order", UPDATE_ORDERS)
 
 
+def common_constraints(defaults: dict) -> dict[str, Constraint]:
+    """The constraints of what every baseline has (as :func:`check_common`), declared for the host, which
+    checks them before any work (petbench.options)."""
+    declared = {"lr": greater_than(0), "beta1": between(0, 1, open_high=True), "beta2": between(0, 1, open_high=True),
+                "epochs": at_least(1), "batch_size": at_least(1), "steps_per_epoch": at_least(1, optional=True, kind=int),
+                "decay_start": at_least(0), "pool_size": at_least(0), "crop_size": at_least(0),
+                "lr_decay": one_of(*LR_DECAYS), "update_order": one_of(*UPDATE_ORDERS),
+                **{key: at_least(0) for key in defaults if key.startswith("lambda_")}}
+    return {key: constraint for key, constraint in declared.items() if key in defaults}
+
+
 def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.l1_loss(prediction.float(), target.float())
 
@@ -60,6 +72,12 @@ class BaselineMethod(Method):
 
     #: the module of ``nets`` that maps LPET to SPET (its parameters are the method's count)
     generator: str = "G"
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """Each baseline declares the common constraints of its options, and may add its own
+        (``option_constraints`` in its class body wins)."""
+        super().__init_subclass__(**kwargs)
+        cls.option_constraints = {**common_constraints(cls.defaults), **cls.__dict__.get("option_constraints", {})}
 
     def __init__(self, options=None, preset=None) -> None:
         super().__init__(options, preset)

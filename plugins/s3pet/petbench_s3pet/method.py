@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Mapping
 import torch
 import torch.nn.functional as F
 from petbench import Method, Stage, TrainContext, UserError
+from petbench.options import Constraint, at_least, between, greater_than, one_of
 
 from .bilateral import UPSAMPLE_MODES, DoseDecoder, Projector, Tokens, TransferModule, decouple, fuse, token_swap
 from .dsmae import MaskedPatchHead, dsmae_loss
@@ -73,6 +74,31 @@ DEFAULTS: dict[str, Any] = {
     "lr_schedule": "constant",     # constant | cosine (per step, to 0 at the end of each stage)
 }
 
+def patch_fits_the_slice(patch: int, _options, run) -> str | None:
+    """A patch larger than the slice leaves one padded token that decodes to zeros (nothing is learnt)."""
+    height, width = run.slice_shape
+    if height and width and patch > min(height, width):
+        return f"is larger than the {height}x{width} slices of dataset {run.dataset!r}; give at most {min(height, width)}"
+    return None
+
+
+#: What each option accepts (the host checks these before any work; see petbench.options).
+CONSTRAINTS: dict[str, Constraint] = {
+    "patch_size": Constraint(low=1, power_of_two=True, run_check=patch_fits_the_slice),
+    "mask_ratio_lpet": between(0, 1, open=True), "mask_ratio_spet": between(0, 1, open=True),
+    **{key: at_least(1) for key in ("embed_dim", "depth", "num_heads", "stage1_epochs", "stage2_epochs",
+                                    "stage1_batch_size", "stage2_batch_size")},
+    **{key: at_least(1, optional=True, kind=int) for key in ("proj_dim", "stage1_steps_per_epoch",
+                                                              "stage2_steps_per_epoch")},
+    **{key: greater_than(0) for key in ("stage1_lr", "stage2_lr", "js_tau", "mlp_ratio")},
+    **{key: at_least(0) for key in ("gamma", "lambda1", "lambda2", "token_l1", "transfer_hidden")},
+    "betas": Constraint(length=2, items=between(0, 1, open_high=True)),
+    "decoder_channels": Constraint(length=4, items=at_least(1)),
+    "stage1_loss_on": one_of("masked", "all"), "token_fusion": one_of("concat", "add"),
+    "upsample_mode": one_of(*UPSAMPLE_MODES), "js_axis": one_of(*JS_AXES), "lr_schedule": one_of("constant", "cosine"),
+    "swap_decode": one_of(*SWAP_DECODES), "variant": one_of(*VARIANTS),
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},  # the defaults are the paper's schedule (Stage I 300, Stage II 100 epochs, batch 32, lr 2e-4)
     "quick": {
@@ -91,6 +117,7 @@ class S3PET(Method):
     description = ("S3PET (Cui et al. 2024): DsMAE pre-training on unpaired LPET/SPET, then a bilateral "
                    "network with dose knowledge decoupling and dose-specific token swap/transfer.")
     defaults: ClassVar[dict[str, Any]] = DEFAULTS
+    option_constraints: ClassVar[dict[str, Constraint]] = CONSTRAINTS
     presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
     #: what petbench's conformance checks use on top of ``quick``: a tiny, fast model
     test_options: ClassVar[dict[str, Any]] = {
@@ -163,8 +190,8 @@ class S3PET(Method):
         except ValueError:
             raise UserError(f"{owner}: patch_size must be a power of two, not {o['patch_size']!r}") from None
         for key in ("mask_ratio_lpet", "mask_ratio_spet"):
-            if not (is_number(o[key]) and 0.0 <= o[key] < 1.0):
-                raise UserError(f"{owner}: {key} must be in [0, 1), not {o[key]!r}")
+            if not (is_number(o[key]) and 0.0 < o[key] < 1.0):
+                raise UserError(f"{owner}: {key} must be in (0, 1), not {o[key]!r}")
         choices = {"stage1_loss_on": ("masked", "all"), "token_fusion": ("concat", "add"),
                    "upsample_mode": UPSAMPLE_MODES, "js_axis": tuple(JS_AXES),
                    "lr_schedule": ("constant", "cosine"), "swap_decode": SWAP_DECODES}

@@ -214,7 +214,7 @@ def test_js_is_blind_to_per_token_shifts_and_constant_tokens_the_l1_guard_is_not
 @pytest.mark.parametrize("key, value", [
     ("stage2_lr", -1.0), ("stage1_lr", 0.0), ("stage2_batch_size", 0), ("stage1_batch_size", -2),
     ("stage2_epochs", 0), ("stage1_epochs", 0), ("betas", [0.9]), ("betas", [0.9, 1.0]), ("betas", [-0.1, 0.9]),
-    ("mask_ratio_lpet", 1.5), ("mask_ratio_spet", -0.1), ("js_tau", 0.0), ("gamma", -1.0), ("lambda1", -0.5),
+    ("mask_ratio_lpet", 1.5), ("mask_ratio_spet", -0.1), ("mask_ratio_lpet", 0.0), ("mask_ratio_spet", 1.0), ("js_tau", 0.0), ("gamma", -1.0), ("lambda1", -0.5),
     ("lambda2", float("nan")), ("token_l1", -1.0), ("depth", 0), ("num_heads", 0), ("transfer_hidden", -1),
     ("stage2_steps_per_epoch", 0), ("decoder_channels", [8, 8, 0, 8]), ("swap_decode", "sideways"),
 ])
@@ -226,7 +226,8 @@ def test_bad_option_values_are_user_errors_naming_the_option(key, value):
 
 
 @pytest.mark.parametrize("option", ["stage2_lr=-1", "stage2_batch_size=0", "betas=[0.9]", "stage2_epochs=0",
-                                    "mask_ratio_lpet=1.5"])
+                                    "mask_ratio_lpet=1.5", "mask_ratio_lpet=0", "mask_ratio_spet=1",
+                                    "patch_size=64", "patch_size=12", "patch_size=true", "betas={'a': 1}"])
 def test_a_bad_option_on_the_command_line_is_one_error_line_and_no_record(tmp_path, option):
     from typer.testing import CliRunner
 
