@@ -78,6 +78,13 @@ def test_one_identity_with_other_results_is_reported_not_merged(cli, lab, tmp_pa
     changed = metrics.read_text().replace("psnr,", "psnr,1").splitlines()
     metrics.write_text("\n".join(changed) + "\n")
     kept = metrics.read_bytes()
+    damaged = cli("merge", out, "--results", other)  # unsealed: this folder's copy is damaged, and said so
+    assert damaged.exit_code == 1 and "differs from the file its run.json describes" in damaged.output
+    from petbench.results.schema import seal
+
+    record = json.loads((run_dir / "run.json").read_text())
+    record["metrics_file"] = seal(kept)  # another result under the same identity (e.g. another GPU)
+    (run_dir / "run.json").write_text(json.dumps(record))
     result = cli("merge", out, "--results", other)
     assert result.exit_code == 1, result.output
     assert f"conflict: run {run_dir.name}" in result.output and "results differ" in result.output

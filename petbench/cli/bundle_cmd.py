@@ -66,7 +66,7 @@ def merge(
     A run already here with the same results counts once; one with the same identity and other results is
     reported and left out (exit code 1). A bundle with any unsafe or malformed member changes nothing."""
     writable_dir(results, "--results")
-    with RunLock(results, ".merge"):  # one merge at a time into a folder
+    with RunLock(results, "petbench-merge"):  # one merge at a time into a folder (a name no run id has)
         report = merge_bundle(bundle, results, log=typer.echo)
     typer.echo(f"merged {bundle}: {len(report.added)} added, {len(report.present)} already here, "
                f"{len(report.conflicts)} conflicting")

@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..atomic import atomic_path
 from ..errors import UserError
-from .record import METRICS_FILE, RUN_FILE, RunRecord, read_record
+from .record import METRICS_FILE, RUN_FILE, DamagedRun, RunRecord, read_record, read_run_folder
 
 MANIFEST = "petbench-bundle.json"
 BUNDLE_VERSION = 1
@@ -49,13 +49,17 @@ TOTAL_LIMIT = 64 * 1024 * MiB  # all members together, as read (inflated)
 
 
 def validate_run(path: Path) -> tuple[RunRecord | None, str | None]:
-    """The one place a merged run is validated as a record: ``(record, None)`` or ``(None, why)``."""
-    record, problem = read_record(path)
-    if record is None and problem is None:
-        problem = f"{path / RUN_FILE}: missing"
-    if record is not None and not record.finished:
-        problem, record = f"{path / RUN_FILE}: status {record.status!r}; only finished runs are merged", None
-    return record, problem
+    """The one place a merged run is validated: the record schema every view reads with
+    (:func:`~petbench.results.record.read_run_folder`: pydantic schema, bounded reading, metrics file
+    against the test split and its seal, run id = folder name). ``(record, None)`` or ``(None, why)``."""
+    found = read_run_folder(path)
+    if found is None:
+        return None, f"{path / RUN_FILE}: missing"
+    if isinstance(found, DamagedRun):
+        return None, found.line()
+    if not found.finished:
+        return None, f"{path / RUN_FILE}: status {found.status!r}; only finished runs are merged"
+    return found, None
 
 
 # -- export -------------------------------------------------------------------------------------------
