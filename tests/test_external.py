@@ -206,3 +206,50 @@ def test_a_test_subjects_reference_file_is_never_named(tmp_path):
         assert subject["source_files"] == {"drf4": f"/data/{subject['id']}/drf4.nii.gz"}
     for subject in manifest["splits"]["train"]:
         assert set(subject["source_files"]) == {"spet", "drf4"}
+
+
+def test_any_stray_file_name_in_the_predictions_folder_is_named_and_nothing_is_written(tmp_path_factory):
+    """Generated names (Hypothesis) for one file too many: always one UserError naming it, never a record."""
+    import shutil
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from petbench.data.protocol import Protocol
+    from petbench.errors import UserError
+    from petbench.external.predictions import ExternalMethod, import_predictions
+    from petbench.external.split import ProtocolSplit
+    from petbench.testing.toys import TOY_PLUGIN, isolated_host
+
+    host = isolated_host(TOY_PLUGIN)
+    protocol = Protocol(n_train=3, n_test=3, n_unpaired=2, drf=4)
+    split = ProtocolSplit(host, "tiny", {}, protocol)
+    good = tmp_path_factory.mktemp("good")
+    for sid in split.splits.test:
+        subject = split.load(sid, with_low_dose=True)
+        nib.save(nib.Nifti1Image(subject.lpet[4].transpose(2, 1, 0), subject.affine), good / f"{sid}.nii.gz")
+
+    names = st.text(st.characters(codec="utf-8", exclude_characters="/\0", exclude_categories=("Cs",)),
+                    min_size=1, max_size=30).filter(lambda n: n not in (".", "..") and not n.startswith("."))
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(name=names)
+    def check(name):
+        work = tmp_path_factory.mktemp("pred")
+        folder = work / "pred"
+        shutil.copytree(good, folder)
+        try:
+            (folder / name).write_bytes(b"stray")
+        except OSError:  # a name this file system cannot hold (too long in bytes)
+            return
+        if name.removesuffix(".gz").removesuffix(".nii") in split.splits.test:
+            return  # a second file of a test subject: also refused, by another message
+        with pytest.raises(UserError) as error:
+            import_predictions(host, split, folder, ExternalMethod("gauss"), work / "res", progress=False,
+                               log=lambda _: None)
+        from petbench.paths import shown_path
+
+        assert shown_path(folder / name) in str(error.value) and "\n" not in str(error.value)
+        assert not list((work / "res").glob("*/run.json")) if (work / "res").exists() else True
+
+    check()

@@ -22,6 +22,7 @@ from rich.progress import Progress
 
 from ..data.nifti import load_volume, save_volume
 from ..errors import PluginRunError, UserError, plugin_code
+from ..paths import shown_path
 from ..results.environment import environment
 from ..results.identity import IDENTITY_VERSION, run_id_for
 from ..results.lock import RunLock
@@ -65,11 +66,12 @@ def prediction_files(folder: Path) -> dict[str, Path]:
         suffix = next((s for s in SUFFIXES if path.name.endswith(s)), None)
         if suffix is None or not path.is_file() or path.is_symlink():
             what = "a link" if path.is_symlink() else "a folder" if path.is_dir() else "not a .nii or .nii.gz file"
-            raise UserError(f"{path}: {what}; the predictions folder holds one <subject>.nii.gz file per test "
+            raise UserError(f"{shown_path(path)}: {what}; the predictions folder holds one <subject>.nii.gz file per test "
                             f"subject and nothing else")
         subject = path.name[:-len(suffix)]
         if subject in found:
-            raise UserError(f"{path}: subject {subject} has two files ({found[subject].name} and {path.name}); "
+            raise UserError(f"{shown_path(path)}: subject {shown_path(subject)} has two files "
+                            f"({shown_path(found[subject].name)} and {shown_path(path.name)}); "
                             f"keep one")
         found[subject] = path
     return found
@@ -119,7 +121,7 @@ def import_predictions(host, split: ProtocolSplit, folder: Path, method: Externa
                         f"and {len(missing)} have no prediction (see `petbench split`)")
     extra = sorted(set(files) - set(test))
     if extra:
-        raise UserError(f"{files[extra[0]]}: subject {extra[0]} is not in the protocol's test split "
+        raise UserError(f"{shown_path(files[extra[0]])}: subject {shown_path(extra[0])} is not in the protocol's test split "
                         f"({len(extra)} such file(s)); remove it or check --n-test/--split-seed/--dataset-option")
     digests = {sid: sha256(files[sid]) for sid in test}
     dataset, entry, protocol = split.dataset, split.entry, split.protocol
