@@ -118,6 +118,8 @@ def test_imported_predictions_are_scored_as_recomputed_and_ranked(cli, tmp_path)
     table = cli("compare", "--results", res, "--table", "1", "--format", "csv")
     assert table.exit_code == 0, table.output
     assert "gauss (external)" in table.output
+    figure = cli("figure", "--table", "1", "--results", res, "--out", tmp_path / "fig.png")
+    assert figure.exit_code == 0 and "gauss (external)" in figure.output, figure.output
     score = cli("score", "--results", res, "--metrics", "ssim", "-q")  # scored later from the saved copies
     assert score.exit_code == 0, score.output
     assert "ssim" in pd.read_csv(run_dir / "metrics.csv")["metric"].tolist()
