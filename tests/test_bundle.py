@@ -279,3 +279,22 @@ def test_a_member_that_inflates_past_what_its_header_claims_is_cut_off():
     with pytest.raises(UserError, match="inflates past"):
         bundle_module.read_limited(member, 4096, "bundle x")
     assert asked == [4097]  # never more than the limit and one byte
+
+
+def test_export_takes_a_grids_finished_runs(cli, tmp_path):
+    grid = tmp_path / "tiny-grid.toml"
+    grid.write_text('name = "tiny-grid"\nmethods = ["lpet"]\ndataset = "tiny"\ndrf = 4\nseeds = [0, 1]\n'
+                    'metrics = ["psnr"]\n[protocol]\nn_train = 2\nn_test = 2\nn_unpaired = 0\n')
+    results = tmp_path / "res"
+    ran = cli("grid", grid, "--results", results, "-q")
+    assert ran.exit_code == 0, ran.output
+    cli(*RUN, "--method", "lpet", "--results", results, "--n-test", "3")  # a run outside the grid
+    out = tmp_path / "grid.tar.gz"
+    exported = cli("export", "--results", results, "--grid", grid, "--out", out)
+    assert exported.exit_code == 0, exported.output
+    with tarfile.open(out) as archive:
+        runs = {n.split("/")[0] for n in archive.getnames() if "/" in n}
+    state = json.loads(next((results / ".grids").rglob("*.json")).read_text())
+    assert runs == {cell["run_id"] for cell in state["cells"].values()} and len(runs) == 2
+    unknown = cli("export", "--results", results, "--grid", "nope", "--out", out)
+    assert unknown.exit_code == 2 and "--grid nope" in unknown.output
