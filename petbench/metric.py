@@ -66,7 +66,8 @@ class Metric:
     volumes in physical units (float64 arrays).
 
     ``higher_is_better`` gives its direction (used to mark the best); ``convention`` says which
-    evaluation convention it follows (e.g. "challenge" or "paper"); ``unit`` is shown in tables.
+    evaluation convention it follows (e.g. "challenge" for the UDPET evaluator's formulas, "paper", or a name
+    of your own; empty, the default, shows as "unstated"); ``unit`` is shown in tables.
     ``needs`` names the label maps it cannot do without (e.g. ``("regions",)``): where the context
     lacks one, the metric does not apply and gives NaN (:meth:`applies`). ``default`` marks the
     metrics `compare` shows when none are asked for.
@@ -79,7 +80,7 @@ class Metric:
     fn: Callable[..., float]
     higher_is_better: bool
     description: str = ""
-    convention: str = "challenge"
+    convention: str = ""  # unstated unless the metric says: "challenge" credits the UDPET evaluator's formulas
     unit: str = ""
     needs: tuple[str, ...] = ()
     default: bool = False

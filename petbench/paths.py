@@ -51,3 +51,10 @@ def writable_file(path: str | os.PathLike, what: str) -> Path:
         raise UserError(f"{what} {path} is a folder; give a file name")
     writable_dir(path.parent, f"{what} {path}: its folder")
     return path
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` for a one-line message: as it is when printable, else quoted with its control characters
+    escaped (a file name may hold a newline)."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)

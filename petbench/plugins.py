@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "petbench.default_plugins.phantom",
     "petbench.default_plugins.paper_metrics",
     "petbench.loggers.tensorboard",
+    "petbench.loggers.mlflow",
 )
 
 ENTRY_POINT_GROUP = "petbench"

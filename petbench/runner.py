@@ -183,6 +183,7 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
         "splits": splits.as_dict(),
         "metrics": {m.name: metric_info(m, metric_entries[m.name]) for m in metrics},
         "environment": environment(device, [method_entry.dist, dataset_entry.dist]),
+        "provenance": {"kind": "trained"},
         "summary": {}, "timings": {}, "error": None,
     })
     previous = RunRecord.load(run_dir)

@@ -21,3 +21,9 @@ def results(tmp_path):
 
 # Tiny tensors: torch's thread pool costs more than it saves, and runs stay reproducible.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def no_mlflow_unless_asked(monkeypatch):
+    """The MLflow logger (on wherever mlflow is installed) costs seconds per run; its own tests switch it on."""
+    monkeypatch.setenv("PETBENCH_MLFLOW", "0")

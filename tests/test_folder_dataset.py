@@ -170,3 +170,38 @@ def test_a_label_map_off_the_standard_dose_grid_is_an_error(tmp_path):
     write_nifti(tmp_path / "labels" / "a" / "regions.nii.gz", np.full(phantom().shape, 0.5, np.float32))
     with pytest.raises(UserError, match="non-negative integers"):
         folder(tmp_path).load("a")
+
+
+def test_split_and_import_on_a_folder_dataset(tmp_path, isolated_cache):
+    """`petbench split --volumes` on a user's folder: its files named, the host's volumes written; the
+    test inputs imported back unchanged score as the lpet row does."""
+    import json
+
+    import nibabel as nib
+    from typer.testing import CliRunner
+
+    from petbench.cli import create_app
+    from petbench.testing.toys import isolated_host
+
+    make_folder(tmp_path / "data", paired=("a", "b", "c"), unpaired=("u1",))
+    app, runner = create_app(isolated_host()), CliRunner()
+    protocol = ["--dataset", "folder", "--data-root", str(tmp_path / "data"), "--drf", "4", "--n-train", "2",
+                "--n-test", "1", "--n-unpaired", "1"]
+    result = runner.invoke(app, ["split", *protocol, "--out", str(tmp_path / "split"), "--volumes", "-q"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "split" / "split.json").read_text())
+    (test,) = manifest["splits"]["test"]
+    assert test["source_files"] == {"drf4": str((tmp_path / "data" / "paired" / test["id"] / "lpet_drf4.nii.gz")
+                                                .resolve())}
+    assert manifest["splits"]["unpaired"][0]["source_files"]["spet"].endswith("u1.nii")
+    (tmp_path / "pred").mkdir()
+    image = nib.load(tmp_path / "split" / test["files"]["drf4"])
+    nib.save(nib.Nifti1Image(np.asarray(image.dataobj), image.affine), tmp_path / "pred" / f"{test['id']}.nii.gz")
+    results = tmp_path / "res"
+    for args in (["import", "--name", "identity", "--predictions", str(tmp_path / "pred")], ["run", "--method", "lpet"]):
+        done = runner.invoke(app, [*args, *protocol, "--metrics", "psnr", "--results", str(results), "-q"])
+        assert done.exit_code == 0, done.output
+    board = runner.invoke(app, ["compare", "--results", str(results), "--format", "json", "--metrics", "psnr"])
+    table = json.JSONDecoder().raw_decode(board.output[board.output.index("{"):])[0]
+    rows = {row["method"]: row["psnr_mean"] for row in table["rows"]}
+    assert rows["identity"] == pytest.approx(rows["lpet"], rel=1e-6)

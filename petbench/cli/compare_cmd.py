@@ -6,9 +6,11 @@ import typer
 from rich.console import Console
 
 from ..errors import UserError
+from ..grids.places import is_external
 from ..results.record import pooled_setups, select_records
 from ..results.formats import FORMATS, render
 from ..results.leaderboard import build_leaderboard, conventions_line
+from ..results.protocols import by_protocol
 from ..runner import DEFAULT_RESULTS
 
 
@@ -24,6 +26,8 @@ def compare(
                                      "axis, one table per metric (the table of `petbench figure efficiency`)."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
                                 "and the record is left out)."),
+    protocol: Optional[list[str]] = typer.Option(None, "--protocol", help="Only runs whose protocol has KEY=VALUE, "
+                                                 "e.g. n_val=0 or n_train=10 (repeatable; docs/cli.md)."),
 ) -> None:
     """One row per method: mean ± std over test subjects (pooled over seeds), best marked.
 
@@ -32,6 +36,7 @@ def compare(
         raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     records = select_records(results, dataset, drf, "start one with `petbench run --method lpet --dataset phantom`",
                              strict=strict)
+    records = by_protocol(records, protocol, results)
     wanted = [m.strip() for m in metrics.split(",")] if metrics else None
     if by is not None:
         from ..grids.efficiency import build_curves, render_curves
@@ -55,6 +60,10 @@ def compare(
         if missing:
             raise UserError(f"metric {missing[0]!r} is in no recorded run; recorded: {', '.join(board.metrics) or 'none'}")
     show(render(board, fmt))
+    external = sorted({r.method for r in records if is_external(r)})
+    if external:  # on stderr, like the conventions note
+        typer.echo(f"note: external (predictions imported with `petbench import`, not trained here): "
+                   f"{', '.join(external)}", err=True)
     if fmt in ("table", "markdown", "latex"):  # on stderr: a piped table stays a table (csv/json carry the info)
         typer.echo(f"note: metrics: {conventions_line(board.metrics)}", err=True)
 

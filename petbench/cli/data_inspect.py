@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import UserError
+from ..datasets.generic_inspect import generic_report
+from ..errors import plugin_code
 from ..options import parse_assignments
 from ..plugins import get_host
 from .data_cmd import data_app
@@ -20,7 +21,7 @@ COLUMNS = (("id", "subject"), ("scanner", "scanner"), ("full", "full dose"), ("d
 
 @data_app.command("inspect")
 def inspect_command(
-    dataset: str = typer.Argument(..., help="Dataset name: udpet or folder."),
+    dataset: str = typer.Argument(..., help="A registered dataset (udpet, folder, phantom, or a plugin's)."),
     data_root: str = typer.Option("", "--data-root", help="The data folder (else the dataset's environment variable)."),
     dataset_option: Optional[List[str]] = typer.Option(None, "--dataset-option", "-D",
                                                        help="Dataset option key=value, as for run (repeatable)."),
@@ -29,10 +30,15 @@ def inspect_command(
     options = parse_assignments(dataset_option)
     if data_root:
         options["data_root"] = data_root
-    instance = get_host().datasets.get(dataset)(**options)
-    if not hasattr(instance, "inspect"):
-        raise UserError(f"dataset {dataset!r} reads no user data; nothing to inspect")
-    print_report(instance.inspect(), Console(highlight=False))
+    entry = get_host().datasets.entry(dataset)
+    with plugin_code("dataset", entry, "construction"):
+        instance = entry.load()(**options)
+    if hasattr(instance, "inspect"):  # a dataset's own report (petbench/datasets/scanned: udpet, folder)
+        with plugin_code("dataset", entry, "inspect()"):
+            report = instance.inspect()
+    else:  # any other dataset: each subject loaded as a run loads it
+        report = generic_report(instance)
+    print_report(report, Console(highlight=False))
 
 
 def print_report(report, console: Console) -> None:

@@ -9,6 +9,7 @@ from ..errors import UserError
 from ..paths import writable_file
 from ..plugins import get_host
 from ..results.record import select_records
+from ..results.protocols import by_protocol
 from ..runner import DEFAULT_RESULTS
 
 
@@ -40,6 +41,8 @@ def figure(
     dpi: int = typer.Option(150, "--dpi", help="Resolution of the PNG."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
                                 "and the record is left out)."),
+    protocol: Optional[list[str]] = typer.Option(None, "--protocol", help="Only runs whose protocol has KEY=VALUE, "
+                                                 "e.g. n_val=0 or n_train=10 (repeatable; docs/cli.md)."),
 ) -> None:
     """Draw Figure 3/4 of the paper from recorded runs, or each metric against DRF (`petbench figure dose`)."""
     from ..grids.efficiency import efficiency_figure
@@ -61,6 +64,7 @@ def figure(
         return
     records = select_records(results, dataset, drf, "run `petbench grid table1 --dataset phantom` first",
                              strict=strict)
+    records = by_protocol(records, protocol, results)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if kind in ("regions", "lesions"):  # per-region / per-lesion bias box plots (docs/metrics.md)
         from ..grids.region_figure import region_figure

@@ -17,6 +17,7 @@ from ..paths import safe_name, writable_dir
 from ..plugins import get_host
 from ..results.record import read_record, report_problems, warn_line
 from ..runner import DEFAULT_RESULTS
+from .run_cmd import use_mlflow_uri
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 STATUS_STYLE = {"finished": "green", "failed": "red", "interrupted": "yellow", "running": "yellow",
@@ -87,6 +88,8 @@ def grid(
                                        "or submit and return.", rich_help_panel="SLURM"),
     strict: bool = typer.Option(False, "--strict", help="A cell's malformed run record is an error (default: a "
                                 "warning, and the cell runs again)."),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking server for the runs (with "
+                                             "petbench[mlflow]; default: the file store mlruns/ in --results)."),
 ) -> None:
     """Run a grid of runs: the paper's Table I (table1), Table II (table2) or a TOML grid.
 
@@ -95,6 +98,7 @@ def grid(
     if executor not in EXECUTORS:
         raise UserError(f"--executor {executor!r} is not valid: use {', '.join(EXECUTORS)}")
     writable_dir(results, "--results")
+    use_mlflow_uri(mlflow_uri)
     datasets = None
     if dataset is not None:
         extra = parse_assignments(dataset_option)

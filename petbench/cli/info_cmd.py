@@ -72,7 +72,8 @@ def show(found: dict[str, Any]) -> None:
             print_line(f"{key.replace('_', ' ')}: {found[key]}")
     if "options" in found:
         presets = found.get("presets", {})
-        table = Table("Option", "Default", *(f"preset {p}" for p in presets), title="Options (-o key=value)")
+        table = Table("Option", "Default", *(f"preset {p}" for p in presets), title="Options (" + ("-D" if found["kind"] == "dataset" else "-o")
+                      + " key=value)")
         for option, default in found["options"].items():
             table.add_row(option, json.dumps(default, default=str),
                           *(json.dumps(values[option], default=str) if option in values else "·"

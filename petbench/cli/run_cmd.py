@@ -48,9 +48,12 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     compile_modules: bool = typer.Option(False, "--compile", help="torch.compile the method's modules (CUDA graphs "
                                          "on a GPU); off by default, not part of the run's identity."),
+    mlflow_uri: Optional[str] = typer.Option(None, "--mlflow-uri", help="MLflow tracking server for the run (with "
+                                             "petbench[mlflow]; default: the file store mlruns/ in --results)."),
 ) -> None:
     """Train METHOD on DATASET under the semi-supervised protocol, evaluate, and record the run."""
     writable_dir(results, "--results")
+    use_mlflow_uri(mlflow_uri)
     dataset_options = parse_assignments(dataset_option)
     if data_root is not None:
         dataset_options["data_root"] = str(data_root)
@@ -72,6 +75,16 @@ def run(
     print_run(console, record)
 
 
+def use_mlflow_uri(uri: Optional[str]) -> None:
+    """``--mlflow-uri``: the MLflow logger (petbench.loggers.mlflow) and grid workers read it from the environment."""
+    if uri:
+        import os
+
+        from ..loggers.mlflow import URI_VARIABLE
+
+        os.environ[URI_VARIABLE] = uri
+
+
 def print_run(console: Console, record) -> None:
     table = Table("Metric", "Mean ± std", "n", title=f"{record.method} on {record.dataset} "
                   f"(DRF {record.data['protocol']['drf']}, seed {record.data['config']['seed']})")
@@ -81,7 +94,8 @@ def print_run(console: Console, record) -> None:
         table.add_row(f"{name} {arrow}", f"{stats['mean']:.4f} ± {stats['std']:.4f}", str(stats["n"]))
     console.print(table)
     timings = record.data.get("timings", {})
-    console.print(f"parameters: {record.data['method']['parameters']:,}   "
+    parameters = record.data['method'].get('parameters')
+    console.print(f"parameters: {'unknown' if parameters is None else format(parameters, ',')}   "
                   f"total: {timings.get('total_s', 0):.1f} s   record: {record.path}", markup=False, highlight=False)
 
 

@@ -9,12 +9,12 @@ from petbench.metrics.regions import (background_cov, lesion_contrast_recovery_e
 
 __all__ = ["nmse", "nrmse", "psnr", "ssim"]
 
-PSNR = Metric("psnr", psnr, higher_is_better=True, unit="dB", default=True,
+PSNR = Metric("psnr", psnr, higher_is_better=True, convention="challenge", unit="dB", default=True,
               description="20·log10(max ref / RMSE) on the whole volume (UDPET challenge)")
-SSIM = Metric("ssim", ssim, higher_is_better=True, default=True,
+SSIM = Metric("ssim", ssim, higher_is_better=True, convention="challenge", default=True,
               description="3D SSIM of each volume divided by its own max, 7³ uniform window, data range 2, "
                           "as the challenge's compare_ssim call (UDPET challenge)")
-NRMSE = Metric("nrmse", nrmse, higher_is_better=False,
+NRMSE = Metric("nrmse", nrmse, higher_is_better=False, convention="challenge",
                description="RMSE / (max ref − min ref) on the whole volume (UDPET challenge)")
 NMSE = Metric("nmse", nmse, higher_is_better=False, convention="s3pet", default=True,
               description="Σ(pred−ref)²/Σref² on the whole volume (the S3PET paper's NMSE, Table I)")

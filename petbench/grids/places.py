@@ -29,8 +29,24 @@ def display_name(record: RunRecord) -> str:
     return info.get("display_name") or info.get("paper_name") or record.method
 
 
+EXTERNAL_MARK = " (external)"
+
+
+def is_external(record: RunRecord) -> bool:
+    """Predictions made outside petbench and imported (``petbench import``): the row is marked."""
+    return (record.data.get("provenance") or {}).get("kind") == "external"
+
+
 def places(record: RunRecord) -> dict[int, tuple[float, str]]:
-    """``{table: (position, label)}``; a position of :data:`UNPLACED` for a row shown without a declared place."""
+    """``{table: (position, label)}``; a position of :data:`UNPLACED` for a row shown without a declared place.
+    An imported run's label carries :data:`EXTERNAL_MARK`."""
+    found = declared_places(record)
+    if is_external(record):
+        found = {table: (where, label + EXTERNAL_MARK) for table, (where, label) in found.items()}
+    return found
+
+
+def declared_places(record: RunRecord) -> dict[int, tuple[float, str]]:
     info = method_info(record)
     if not is_legacy(record):
         declared = {int(table): (position, label) for table, (position, label) in

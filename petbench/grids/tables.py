@@ -31,6 +31,7 @@ from tabulate import tabulate
 from ..errors import UserError
 from ..results.formats import FORMATS, LATEX_ESCAPES
 from ..results.leaderboard import conventions_line
+from ..results.protocols import differences_line
 from ..results.record import RunRecord
 from .places import in_table, position, reference_method, table_label
 
@@ -105,7 +106,9 @@ def describe_group(key: tuple) -> str:
     shown = ",".join(f"{k}={v}" for k, v in options.items() if k != "data_root")
     return (f"{dataset}{f'[{shown}]' if shown else ''} DRF {drf} "
             f"(n_train={protocol.get('n_train')}, n_test={protocol.get('n_test')}, "
-            f"n_unpaired={protocol.get('n_unpaired')}, split_seed={protocol.get('split_seed')})")
+            f"n_unpaired={protocol.get('n_unpaired')}, split_seed={protocol.get('split_seed')}"
+            + "".join(f", {k}={v}" for k, v in protocol.items() if k not in ("n_train", "n_test", "n_unpaired",
+                                                                           "split_seed")) + ")")
 
 
 def table_records(records: list[RunRecord], number: int) -> list[RunRecord]:
@@ -121,8 +124,9 @@ def table_records(records: list[RunRecord], number: int) -> list[RunRecord]:
         groups.setdefault(group_key(record), []).append(record)
     if len(groups) > 1:
         listing = "; ".join(describe_group(k) for k in groups)
+        fix = differences_line([json.loads(k[3]) for k in groups]) or "choose with --dataset/--drf"
         raise UserError(f"Table {ROMAN[number]} needs runs of one dataset, DRF and protocol; found {len(groups)}: "
-                        f"{listing}. Choose with --dataset/--drf, or keep other protocols in another --results folder")
+                        f"{listing}; {fix}")
     return chosen
 
 

@@ -38,7 +38,7 @@ def cells(board: Leaderboard, bold: tuple[str, str]) -> tuple[list[str], list[li
             text = f"{row[f'{metric}_mean']:.{digits}f} ± {row[f'{metric}_std']:.{digits}f}"
             line.append(f"{bold[0]}{text}{bold[1]}" if best[metric][i] else text)
         params = row.get("parameters")
-        line.append(f"{params / 1e6:.2f}M" if params else "–")
+        line.append(f"{params / 1e6:.2f}M" if params and params == params else "–")  # NaN: not known (an import)
         line.append(str(row["runs"]))
         rows.append(line)
     return header, rows

@@ -1,7 +1,8 @@
 """A run's identity: everything that determines the trained model, and nothing else.
 
 It holds the method (name, resolved options, providing distribution and version, and a fingerprint of
-its source files when that distribution is installed editable or from a working tree), the dataset
+the source files its module imports, within its own package, when that distribution is installed editable
+or from a working tree), the dataset
 (name, options, distribution and version, its content fingerprint), the protocol (split sizes, split
 seed, DRF) and the seed. Metrics and the device are not part of it: a new metric scores a finished run
 (``petbench score``) instead of making a new one.
@@ -82,8 +83,11 @@ def installed_from_directory(dist_name: str) -> bool:
 
 
 def source_files(cls: type) -> tuple[Path, list[Path]]:
-    """The method's package (every .py under its top-level package), or its own module when that
-    module belongs to the host or is not in a package."""
+    """The files of the component's own code: its module and every module of its top-level package that it
+    imports, directly or through those modules (``import``/``from ... import``, relative or absolute; read
+    from the source, nothing is imported). So editing a distribution's dataset module leaves its method's
+    fingerprint as it was, unless the method imports it. A module of the host, or one not in a package, is
+    its own file only."""
     module = sys.modules.get(cls.__module__)
     file = getattr(module, "__file__", None)
     if not file:
@@ -93,7 +97,60 @@ def source_files(cls: type) -> tuple[Path, list[Path]]:
     if top_name == "petbench" or not top_file or Path(top_file).name != "__init__.py":
         return Path(file).parent, [Path(file)]
     root = Path(top_file).parent
-    return root, sorted(root.rglob("*.py"))
+    return root, imported_files(cls.__module__, Path(file), root)
+
+
+def module_file(name: str, root: Path) -> Path | None:
+    """The file of module ``name`` (``top.sub.mod``) under the top-level package folder ``root``."""
+    parts = name.split(".")[1:]
+    base = root.joinpath(*parts) if parts else root
+    for candidate in (base.with_suffix(".py") if parts else None, base / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_names(path: Path, module_name: str) -> set[str]:
+    """The absolute names of the modules ``path`` (module ``module_name``) imports; for
+    ``from X import y`` both ``X`` and ``X.y`` (y may be a submodule)."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    package = module_name if path.name == "__init__.py" else module_name.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package.split(".")
+                base_parts = base_parts[:len(base_parts) - (node.level - 1)] if node.level > 1 else base_parts
+                base = ".".join(p for p in base_parts if p)
+                base = f"{base}.{node.module}" if node.module else base
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
+    return names
+
+
+def imported_files(module_name: str, file: Path, root: Path) -> list[Path]:
+    top = module_name.split(".")[0]
+    seen: dict[str, Path] = {module_name: file}
+    queue = [module_name]
+    while queue:
+        name = queue.pop()
+        for imported in imported_names(seen[name], name):
+            if imported in seen or not (imported == top or imported.startswith(top + ".")):
+                continue
+            path = module_file(imported, root)
+            if path is not None:
+                seen[imported] = path
+                queue.append(imported)
+    return sorted(set(seen.values()))
 
 
 def describe(identity: dict[str, Any]) -> str:

@@ -763,6 +763,16 @@ def conformance_tests(plugin: object, *, kinds: tuple[str, ...] = KINDS,
     ``plugin`` is the plugin object (loaded into an isolated host) or the name of an installed
     plugin; ``options`` maps a registered name to extra options for it; ``settings`` go to every
     method check (``max_steps``, ``size``, ...).
+
+    Options that only exist at test time (a dataset's files made in ``tmp_path``) are given as the
+    name of a pytest fixture that returns them, or as a function called when the test runs::
+
+        @pytest.fixture
+        def my_data(tmp_path):
+            write_a_few_subjects(tmp_path)
+            return {"data_root": str(tmp_path)}
+
+        test_conformance = conformance_tests(my_plugin.plugin, options={"my-dataset": "my_data"})
     """
     import pytest
 
@@ -770,12 +780,26 @@ def conformance_tests(plugin: object, *, kinds: tuple[str, ...] = KINDS,
     host_plugin = None if isinstance(plugin, str) else plugin
     per_name = dict(options or {})
 
-    @pytest.mark.parametrize("kind, name", cases, ids=[f"{kind}-{name}" for kind, name in cases])
-    def test_conformance(kind, name):
+    def run_check(kind, name, request=None):
         extra = dict(settings) if kind == "method" else {}
         if kind != "metric":
-            extra["options"] = per_name.get(name)
+            given = per_name.get(name)
+            if isinstance(given, str):  # a fixture's name: made at test time (e.g. files in tmp_path)
+                given = request.getfixturevalue(given)
+            elif callable(given):
+                given = given()
+            extra["options"] = given
         check(name, kind, plugin=host_plugin, **extra)
+
+    parametrize = pytest.mark.parametrize("kind, name", cases, ids=[f"{kind}-{name}" for kind, name in cases])
+    if any(isinstance(value, str) for value in per_name.values()):  # pytest hands over `request` by name
+        @parametrize
+        def test_conformance(kind, name, request):
+            run_check(kind, name, request)
+    else:
+        @parametrize
+        def test_conformance(kind, name):
+            run_check(kind, name)
 
     return test_conformance
 

@@ -31,7 +31,8 @@ class TemplateCNN(Method):
     description = "Template plugin: a small residual CNN trained with L1 on paired LPET/SPET slices."
 
     #: every option with its default (``-o key=value`` on the command line is checked against these)
-    defaults = {"width": 32, "depth": 5, "lr": 1e-3, "epochs": 50, "batch_size": 16, "steps_per_epoch": 0}
+    defaults = {"width": 32, "depth": 5, "lr": 1e-3, "epochs": 50, "batch_size": 16,
+                "steps_per_epoch": None}  # None: every slice once per epoch
     #: ``paper``: the full schedule (picked on a GPU); ``quick``: minutes on a CPU (picked on a CPU)
     presets = {"paper": {}, "quick": {"width": 16, "epochs": 3, "steps_per_epoch": 50}}
     #: the smallest configuration, used on top of ``quick`` by ``petbench check`` and petbench.testing
@@ -52,7 +53,7 @@ class TemplateCNN(Method):
 
         return [Stage("supervised", step, {"adam": optimizer}, modules=("net",), sources=("paired",),
                       epochs=self.options["epochs"], batch_size=self.options["batch_size"],
-                      steps_per_epoch=self.options["steps_per_epoch"] or None)]
+                      steps_per_epoch=self.options["steps_per_epoch"])]
 
     @torch.no_grad()
     def predict(self, lpet: torch.Tensor) -> torch.Tensor:

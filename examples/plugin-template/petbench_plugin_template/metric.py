@@ -11,4 +11,4 @@ def mean_absolute_error(pred: np.ndarray, ref: np.ndarray) -> float:
 
 MAE = Metric("template-mae", mean_absolute_error, higher_is_better=False, unit="",
              description="Template plugin: mean absolute error over the whole volume (units of the data)",
-             convention="challenge")  # whole 3D volume in physical units, like the built-in metrics
+             convention="template")  # your own convention's name; "challenge" would credit the UDPET evaluator

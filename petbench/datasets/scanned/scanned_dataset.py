@@ -118,6 +118,11 @@ class ScannedDataset(Dataset):
     def prepare(self, subject_ids: list[str], drfs: tuple[int, ...]) -> None:
         prepare(self.converter, self.index, list(subject_ids), tuple(drfs), self.name)
 
+    def source_files(self, subject_id: str) -> dict[str, str]:
+        """The files (or DICOM series folders) each dose is read from: ``spet`` and ``drf<N>``."""
+        sources = self.index.record(subject_id, self.name).sources
+        return {("spet" if drf == FULL_DOSE else f"drf{drf}"): str(source.path) for drf, source in sorted(sources.items())}
+
     def fingerprint(self) -> dict[str, Any]:
         """Name + options + a digest of the usable sources, so changed data never reuses old stages."""
         content = [(sid, drf, source.signature) for sid in self.index.usable_ids()

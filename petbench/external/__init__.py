@@ -1,0 +1,2 @@
+"""Outside methods in: the protocol written out for any tool (``petbench split``), and predictions made by
+any tool scored and recorded as runs (``petbench import``)."""
