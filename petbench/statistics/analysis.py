@@ -81,7 +81,8 @@ class Analysis:
                 "friedman": {m: (r.as_dict() if r else None) for m, r in self.friedman.items()}}
 
 
-def reliability_warnings(summary: pd.DataFrame) -> list[str]:
+def reliability_warnings(summary: pd.DataFrame, comparisons: pd.DataFrame | None = None,
+                         alpha: float = 0.05) -> list[str]:
     out = []
     one_seed = sorted({str(m) for m, n in zip(summary["method"], summary["n_seeds"]) if n == 1})
     if one_seed:
@@ -92,6 +93,13 @@ def reliability_warnings(summary: pd.DataFrame) -> list[str]:
         n = int(few["n_subjects"].min())
         out.append(f"some CIs rest on fewer than {FEW_SUBJECTS} test subjects (as few as {n}): a percentile "
                    "bootstrap of so few values is too narrow; read them as rough")
+    if comparisons is not None and len(comparisons):
+        n = int(comparisons["n_subjects"].max())
+        smallest = 2 / 2 ** n if n else 1.0  # the exact two-sided Wilcoxon test's smallest p (all signs alike)
+        if smallest * len(comparisons) >= alpha:
+            out.append(f"with {n} paired subjects the smallest possible Wilcoxon p is {smallest:.3g}, so after Holm "
+                       f"over {len(comparisons)} comparisons none can fall below {alpha:g}: more test subjects are "
+                       "needed for a significant difference")
     return out
 
 
@@ -117,4 +125,4 @@ def analyse(frame: pd.DataFrame, directions: dict[str, bool], *, reference=None,
     tests_by_metric = {m: friedman(frame, m, d, alpha) for m, d in present.items()} if tests else {}
     return Analysis(methods=methods, metrics=present, reference=reference, resample=resample, level=level,
                     alpha=alpha, summary=summary, comparisons=pairs, ranks=ranks, rank_distribution=distribution,
-                    friedman=tests_by_metric, warnings=reliability_warnings(summary))
+                    friedman=tests_by_metric, warnings=reliability_warnings(summary, pairs, alpha))

@@ -64,14 +64,14 @@ def text_grid(model: TableModel, bold=("**", "**")) -> tuple[list[str], list[lis
     return header, rows
 
 
-def markdown(model: TableModel) -> str:
+def markdown(model: TableModel, notes: bool = True) -> str:
     header, rows = text_grid(model)
     body = tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
-    notes = model.note_lines()
-    return "\n\n".join([model.caption, body] + (["\n".join(notes)] if notes else []))
+    lines = model.note_lines() if notes else []
+    return "\n\n".join(([model.caption] if model.caption else []) + [body] + (["\n".join(lines)] if lines else []))
 
 
-def latex(model: TableModel) -> str:
+def latex(model: TableModel, notes: bool = True) -> str:
     bold_on, bold_off = "\x01", "\x02"
     header, rows = text_grid(model, bold=(bold_on, bold_off))
 
@@ -80,11 +80,12 @@ def latex(model: TableModel) -> str:
             return r"\textbf{" + latex_text(text[1:-1]) + "}"
         return latex_text(text)
 
-    notes = " ".join(latex_text(line) for line in model.note_lines())
+    notes = " ".join(latex_text(line) for line in model.note_lines()) if notes else ""
     lines = [f"% petbench: {model.name}" + (r" (\checkmark needs \usepackage{amssymb})"
                                             if any(c.kind == "check" for c in model.columns) else ""),
              r"\begin{table}[t]", r"\centering",
-             r"\caption{" + latex_text(model.caption) + (" " + notes if notes else "") + "}",
+             *([r"\caption{" + " ".join(t for t in (latex_text(model.caption), notes) if t) + "}"]
+               if model.caption or notes else []),
              r"\label{tab:petbench-" + "".join(c for c in model.name if c.isalnum() or c == "-") + "}",
              r"\begin{tabular}{l" + "c" * (len(header) - 1) + "}", r"\hline",
              " & ".join(latex_text(h) for h in header) + r" \\", r"\hline"]
@@ -93,9 +94,10 @@ def latex(model: TableModel) -> str:
     return "\n".join(lines)
 
 
-def terminal(model: TableModel) -> Table:
+def terminal(model: TableModel, notes: bool = True) -> Table:
     header, rows = text_grid(model, bold=("", ""))
-    table = Table(title=model.caption, caption="\n".join(model.note_lines()) or None, caption_justify="left")
+    caption = "\n".join(model.note_lines()) if notes else ""
+    table = Table(title=model.caption or None, caption=Text(caption) if caption else None, caption_justify="left")
     for title in header:
         table.add_column(Text(title))  # not markup: "PSNR [dB]" would lose its "[dB]"
     for row, line in zip(model.rows, rows):
@@ -112,9 +114,10 @@ def csv_rows(model: TableModel) -> list[dict]:
              "marks": " ".join(m.kind for m in row.marks)} for row in model.rows]
 
 
-def render(models: TableModel | list[TableModel], fmt: str, *, single_json: bool = True):
+def render(models: TableModel | list[TableModel], fmt: str, *, notes: bool = True, single_json: bool = True):
     """A string, or a rich renderable for ``table``. Several models (one per metric) are stacked; in CSV
-    they share one header with a ``table`` column, in JSON they are a list under ``tables``."""
+    they share one header with a ``table`` column, in JSON they are a list under ``tables``.
+    ``notes=False``: the text formats leave out the notes (the caller prints them elsewhere)."""
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     several = isinstance(models, list)
@@ -126,7 +129,7 @@ def render(models: TableModel | list[TableModel], fmt: str, *, single_json: bool
         data = [clean(m.as_dict()) for m in models]
         return json.dumps(data[0] if not several and single_json else {"tables": data}, indent=2, default=str)
     if fmt == "markdown":
-        return "\n\n".join(markdown(m) for m in models)
+        return "\n\n".join(markdown(m, notes) for m in models)
     if fmt == "latex":
-        return "\n\n".join(latex(m) for m in models)
-    return terminal(models[0]) if not several else Group(*(terminal(m) for m in models))
+        return "\n\n".join(latex(m, notes) for m in models)
+    return terminal(models[0], notes) if not several else Group(*(terminal(m, notes) for m in models))
