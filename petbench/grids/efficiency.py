@@ -168,7 +168,7 @@ def build_curves(records: list[RunRecord], axis: str, metrics: list[str] | None 
             continue
         keys = {r.run_id: row for row, r in chosen}
         frame = tidy_frame([r for _, r in chosen], key=lambda r: keys[r.run_id], metrics=wanted)
-        analysis = analyse(frame, directions, resamples=options.resamples, seed=options.seed, level=options.level,
+        analysis = analyse(frame, directions, resamples=options.resamples, seed=options.seed, level=options.level, alpha=options.alpha,
                            tests=False)
         method_text = analysis.method_text
         warnings += [w for w in analysis.warnings if w not in warnings]
@@ -197,8 +197,10 @@ def draw_curves(curves: Curves):
         if reference is not None and metric in reference.points:
             points = reference.points[metric]
             if curves.axis in SIZE_AXES:
-                ax.axhline(next(iter(points.values()))["mean"], color="0.4", ls="--", lw=1,
-                           label=f"{reference.label} (input)")
+                point = next(iter(points.values()))
+                ax.axhline(point["mean"], color="0.4", ls="--", lw=1, label=f"{reference.label} (input)")
+                if point.get("ci_low") is not None and not math.isnan(point["ci_low"]):
+                    ax.axhspan(point["ci_low"], point["ci_high"], color="0.5", alpha=0.12, lw=0)
             else:
                 xs = sorted(points)
                 ax.plot(xs, [points[x]["mean"] for x in xs], color="0.4", ls="--", lw=1, marker=".",
@@ -223,19 +225,19 @@ def draw_curves(curves: Curves):
         ax.set_title(metric_title(metric, info), fontsize=10)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    band = f"bands: {int(curves.options.level * 100)} % CI (paired hierarchical bootstrap over seeds and subjects)"
+    band = f"bands: {int(curves.options.level * 100)} % CI\n(paired hierarchical bootstrap over seeds and subjects)"
     if len(curves.seeds) == 1:
         band += "; one seed: the bands show subject spread only"
-    fig.suptitle(f"{curves.describe(options=False)}: mean over seeds of the mean over test subjects; {band}",
-                 fontsize=8.5)
+    fig.suptitle(f"{curves.describe(options=False)}\nmean over seeds of the mean over test subjects; {band}",
+                 fontsize=8)
     return fig, axes[0]
 
 
 def efficiency_figure(records: list[RunRecord], out: Path, *, axis: str = "n_train",
-                      metrics: list[str] | None = None, dpi: int = 150) -> dict:
+                      metrics: list[str] | None = None, dpi: int = 150, options: StatsOptions | None = None) -> dict:
     """Draw each metric (default: PSNR, SSIM and NMSE where recorded) against ``axis`` to ``out`` (PNG);
     returns what was drawn."""
-    curves = build_curves(records, axis, metrics)
+    curves = build_curves(records, axis, metrics, options)
     fig, _ = draw_curves(curves)
     info = {"figure": "efficiency", "x": axis, "values": curves.values, "metrics": list(curves.metrics),
             "methods": [line.label for line in curves.methods],

@@ -194,7 +194,7 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
     frame = frame.sort_values("method", key=lambda column: column.map(order), kind="stable")
     analysis = analyse(frame, {m: metric_info[m]["higher_is_better"] for m in wanted}, reference=reference,
                        all_pairs=options.all_pairs, resamples=options.resamples, seed=options.seed,
-                       level=options.level, tests="friedman" in options.shown)
+                       level=options.level, alpha=options.alpha, tests="friedman" in options.shown)
     best = best_methods(analysis, {m: metric_info[m] for m in wanted})
 
     components = component_columns([keys[k]["records"][0] for k in ordered]) if number == 2 else []

@@ -82,7 +82,7 @@ def build_leaderboard(records: list[RunRecord], metrics: list[str] | None = None
     for (dataset, drf), part in frame.groupby(["dataset", "drf"], sort=True):
         reference = options.reference
         analysis = analyse(part, directions, reference=reference, all_pairs=options.all_pairs,
-                           resamples=options.resamples, seed=options.seed, level=options.level,
+                           resamples=options.resamples, seed=options.seed, level=options.level, alpha=options.alpha,
                            tests="friedman" in options.shown)
         analyses[(dataset, drf)] = analysis
         for method in sorted(analysis.methods):

@@ -29,6 +29,7 @@ class StatsOptions:
     resamples: int = DEFAULT_RESAMPLES
     seed: int = DEFAULT_SEED
     level: float = DEFAULT_LEVEL
+    alpha: float = 0.05  # of the tests and the critical difference
     reference: str | None = None  # a method name; default: the method declaring table_reference
     all_pairs: bool = False
 
