@@ -222,3 +222,15 @@ def test_ci_of_a_known_difference_covers_the_truth_about_95_percent_of_the_time(
     true difference of 0.3 dB: the 95 % CI of the paired difference covers 0.3 in 90-99 % of them."""
     covered = coverage()
     assert 0.90 * 200 <= covered <= 0.99 * 200, covered
+
+
+def test_all_pairs_are_read_from_either_side():
+    rng = np.random.default_rng(8)
+    cube = 20 + rng.normal(0, 1, (3, 2, 6)) + np.array([0.0, 1.0, 2.0])[:, None, None]
+    frame = frame_of(cube, ["a", "b", "c"])
+    result = analyse(frame, {"psnr": True}, reference="a", all_pairs=True, resamples=300, tests=False)
+    assert len(result.comparisons) == 3  # a-b, a-c, b-c, Holm over the 3
+    forward, backward = result.comparison("a", "psnr", "b"), result.comparison("b", "psnr")
+    assert backward["difference"] == pytest.approx(-forward["difference"])
+    assert [backward["ci_low"], backward["ci_high"]] == pytest.approx([-forward["ci_high"], -forward["ci_low"]])
+    assert backward["p_holm"] == forward["p_holm"] and backward["rank_biserial"] == -forward["rank_biserial"]

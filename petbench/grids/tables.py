@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..results.leaderboard import conventions_line
 from ..results.record import RunRecord
 from ..results.tidy import tidy_frame
-from ..statistics import Analysis, analyse
+from ..statistics import CONSENSUS, Analysis, analyse
 from ..tables.cells import (StatsOptions, best_methods, decimals_for, fill_metric_cells, fill_statistics_cells,
                             layout_note, metric_numbers, metric_title, number_text, p_text, statistics_columns,
                             statistics_notes)
@@ -301,6 +301,8 @@ def flat_row(table: PaperTable, row: Row) -> dict:
     for metric, s in row.stats.items():
         for stat, value in s.items():
             entry[f"{metric}_{stat}"] = value
+    entry["consensus_rank"] = table.analysis.rank(row.key, CONSENSUS)
+    entry["consensus_rank_one"] = table.analysis.rank_one(row.key, CONSENSUS)
     return entry
 
 

@@ -87,7 +87,7 @@ def build_leaderboard(records: list[RunRecord], metrics: list[str] | None = None
         analyses[(dataset, drf)] = analysis
         for method in sorted(analysis.methods):
             numbers = {m: metric_numbers(analysis, method, m) for m in analysis.metrics}
-            rows.append({"dataset": dataset, "drf": drf, "method": method, **flat_values(numbers),
+            rows.append({"dataset": dataset, "drf": drf, "method": method, **flat_values(numbers, analysis, method),
                          "runs": int(runs.get((dataset, drf, method), 0)),
                          "parameters": params.get((dataset, drf, method))})
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=GROUP_KEYS)

@@ -47,7 +47,14 @@ class Analysis:
         other = self.reference if other is None else other
         table = self.comparisons
         part = table[(table["method"] == method) & (table["other"] == other) & (table["metric"] == metric)]
-        return part.iloc[0].to_dict() if len(part) else None
+        if len(part):
+            return part.iloc[0].to_dict()
+        swapped = table[(table["method"] == other) & (table["other"] == method) & (table["metric"] == metric)]
+        if not len(swapped):
+            return None
+        row = swapped.iloc[0].to_dict()  # the same comparison seen from the other side
+        return {**row, "method": method, "other": other, "difference": -row["difference"], "ci_low": -row["ci_high"],
+                "ci_high": -row["ci_low"], "rank_biserial": -row["rank_biserial"]}
 
     def rank(self, method, metric: str = CONSENSUS) -> float:
         part = self.ranks[(self.ranks["method"] == method) & (self.ranks["metric"] == metric)]
@@ -78,7 +85,10 @@ class Analysis:
                                                           "seed": self.resample.seed, "level": self.level,
                                                           "scheme": self.resample.description},
                 "alpha": self.alpha, "reference": self.reference, "warnings": self.warnings,
-                "friedman": {m: (r.as_dict() if r else None) for m, r in self.friedman.items()}}
+                "friedman": {m: (r.as_dict() if r else None) for m, r in self.friedman.items()},
+                "comparisons": self.comparisons.to_dict(orient="records"),
+                "ranks": self.ranks.to_dict(orient="records"),
+                "rank_distribution": self.rank_distribution.to_dict(orient="records")}
 
 
 def reliability_warnings(summary: pd.DataFrame, comparisons: pd.DataFrame | None = None,

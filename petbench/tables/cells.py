@@ -119,9 +119,14 @@ def metric_numbers(analysis: Analysis, method, metric: str) -> dict:
     return out
 
 
-def flat_values(numbers: dict[str, dict]) -> dict:
-    """``{metric: {field: v}}`` -> ``{metric_field: v}`` (CSV columns)."""
-    return {f"{metric}_{k}": v for metric, fields in numbers.items() for k, v in fields.items()}
+def flat_values(numbers: dict[str, dict], analysis: Analysis | None = None, method=None) -> dict:
+    """``{metric: {field: v}}`` -> ``{metric_field: v}`` (CSV columns), with the consensus rank and its
+    rank 1 share when ``analysis`` is given."""
+    out = {f"{metric}_{k}": v for metric, fields in numbers.items() for k, v in fields.items()}
+    if analysis is not None:
+        out["consensus_rank"] = analysis.rank(method, CONSENSUS)
+        out["consensus_rank_one"] = analysis.rank_one(method, CONSENSUS)
+    return out
 
 
 # -- columns ----------------------------------------------------------------------------------------------
