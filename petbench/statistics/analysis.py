@@ -96,8 +96,9 @@ def reliability_warnings(summary: pd.DataFrame, comparisons: pd.DataFrame | None
     out = []
     one_seed = sorted({str(m) for m, n in zip(summary["method"], summary["n_seeds"]) if n == 1})
     if one_seed:
-        out.append(f"the CI of {', '.join(one_seed)} rests on one seed: it shows subject-to-subject spread only, "
-                   "not training-to-training spread")
+        every = len(one_seed) == summary["method"].nunique()
+        out.append(f"{'every CI' if every else 'the CI of ' + ', '.join(one_seed)} rests on one seed: it shows "
+                   "subject-to-subject spread only, not training-to-training spread")
     few = summary[(summary["n_subjects"] > 0) & (summary["n_subjects"] < FEW_SUBJECTS)]
     if len(few):
         n = int(few["n_subjects"].min())
