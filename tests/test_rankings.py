@@ -248,3 +248,20 @@ def test_generated_tables_keep_pairing_and_rank_shares(seeds, subjects, shift, s
     for _, stat in analysis.summary.iterrows():
         assert stat["ci_low"] - 1e-9 <= stat["ci_high"]
         assert base.min() + min(0, shift) - 1e-6 <= stat["ci_low"] and stat["ci_high"] <= base.max() + max(0, shift) + 1e-6
+
+
+def test_all_pairs_table(cli):
+    result = cli("compare", "--all-pairs", "--metrics", "psnr", "--format", "json")
+    assert result.exit_code == 0, result.output
+    board, pairs = json.loads(result.output)["tables"]
+    assert board["name"] == "leaderboard" and len(pairs["rows"]) == 6  # 4 methods: 6 pairs, Holm over 6
+    cube = numpy_cube()
+    replicates = replicate_means(cube, draw_resample([0, 1], SUBJECTS, 2000, 0))
+    for row in pairs["rows"]:
+        i, j = (sorted(METHODS).index(row["values"][k]) for k in ("method", "other"))
+        order = [METHODS.index(m) for m in sorted(METHODS)]
+        d = replicates[order[i]] - replicates[order[j]]
+        assert [row["values"]["psnr_ci_low"], row["values"]["psnr_ci_high"]] == pytest.approx(
+            list(np.percentile(d, [2.5, 97.5])))
+    markdown = cli("compare", "--all-pairs", "--metrics", "psnr", "--format", "markdown").output
+    assert "| Pair (A − B)" in markdown and "Holm-corrected over the 6 comparisons" in markdown
