@@ -125,14 +125,15 @@ def analyse(frame: pd.DataFrame, directions: dict[str, bool], *, reference=None,
     methods = list(dict.fromkeys(frame["method"]))
     resample = resample_for(frame, resamples, seed)
     summary = summarize(frame)
-    intervals = confidence_intervals(frame, resample, level)
+    cache: dict = {}  # every step reads the same replicates of each metric
+    intervals = confidence_intervals(frame, resample, level, cache)
     summary = summary.merge(intervals[["method", "metric", "ci_low", "ci_high"]], on=["method", "metric"], how="left")
     if reference is not None and reference not in methods:
         reference = None
-    pairs = comparisons(frame, resample, reference=reference, all_pairs=all_pairs, level=level)
+    pairs = comparisons(frame, resample, reference=reference, all_pairs=all_pairs, level=level, cache=cache)
     present = {m: d for m, d in directions.items() if m in set(frame["metric"])}
     ranks = metric_ranks(summary, present)
-    distribution = rank_distribution(frame, resample, present)
+    distribution = rank_distribution(frame, resample, present, cache)
     tests_by_metric = {m: friedman(frame, m, d, alpha) for m, d in present.items()} if tests else {}
     return Analysis(methods=methods, metrics=present, reference=reference, resample=resample, level=level,
                     alpha=alpha, summary=summary, comparisons=pairs, ranks=ranks, rank_distribution=distribution,

@@ -13,7 +13,7 @@ from scipy.stats import rankdata, wilcoxon
 from statsmodels.stats.multitest import multipletests
 
 from .aggregate import subject_means
-from .bootstrap import DEFAULT_LEVEL, Resample, percentile_interval, point_means, replicate_means, value_cube
+from .bootstrap import DEFAULT_LEVEL, Resample, metric_replicates, percentile_interval, point_means
 
 COMPARISON_COLUMNS = ["metric", "method", "other", "difference", "ci_low", "ci_high", "n_subjects", "p",
                       "p_holm", "rank_biserial"]
@@ -86,7 +86,7 @@ def pairs_of(methods: list, reference=None, all_pairs: bool = False) -> list[tup
 
 
 def comparisons(frame: pd.DataFrame, resample: Resample, *, reference=None, all_pairs: bool = False,
-                level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+                level: float = DEFAULT_LEVEL, cache: dict | None = None) -> pd.DataFrame:
     """One row per (metric, method, other): ``difference`` = mean(method) − mean(other) (means of per-seed
     means) with its paired bootstrap CI (``ci_low``, ``ci_high``; the same resample for both), the
     Wilcoxon ``p`` on per-subject values, ``p_holm`` (Holm over every row returned: one table's family),
@@ -95,8 +95,7 @@ def comparisons(frame: pd.DataFrame, resample: Resample, *, reference=None, all_
     pairs = pairs_of(methods, reference, all_pairs)
     rows = []
     for metric in dict.fromkeys(frame["metric"]):
-        cube = value_cube(frame, metric, methods, resample)
-        replicates = replicate_means(cube, resample)
+        cube, replicates = metric_replicates(frame, metric, methods, resample, cache)
         point = point_means(cube)
         wide = subject_table(frame, metric) if pairs else None
         for method, other in pairs:

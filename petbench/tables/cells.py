@@ -208,6 +208,9 @@ def statistics_notes(model: TableModel, analysis: Analysis, shown: frozenset, la
                      "ranks first by that rule")
     if parts:
         model.add_note("statistics", "; ".join(parts) + ".")
+    if shown & {"diff", "holm"} and analysis.reference is None:
+        model.add_note("statistics", "No reference method (none declares table_reference and no --reference was "
+                                     "given): no differences or p-values; name one with --reference METHOD.")
     if "friedman" in shown:
         for metric, result in analysis.friedman.items():
             if result is None:
