@@ -45,15 +45,16 @@ class PetbenchGroup(TyperGroup):
 
 
 def create_app(host: PluginHost | None = None) -> typer.Typer:
-    from . import (check_cmd, compare_cmd, data_cmd, figure_cmd, grid_cmd, info_cmd, list_cmd, plugins_cmd, run_cmd,
-                   score_cmd)
+    from . import (check_cmd, compare_cmd, data_cmd, figure_cmd, grid_cmd, info_cmd, list_cmd, plugins_cmd, report_cmd,
+                   run_cmd, score_cmd)
 
     if host is not None:
         set_host(host)
     app = typer.Typer(cls=PetbenchGroup, no_args_is_help=True, pretty_exceptions_enable=False,
                       help="petbench: benchmark LPET -> SPET reconstruction methods on PET datasets.")
     app.callback()(global_options)
-    for module in (plugins_cmd, list_cmd, info_cmd, run_cmd, score_cmd, compare_cmd, check_cmd, grid_cmd, figure_cmd):
+    for module in (plugins_cmd, list_cmd, info_cmd, run_cmd, score_cmd, compare_cmd, check_cmd, grid_cmd, figure_cmd,
+                   report_cmd):
         module.add_to(app)
     app.add_typer(data_cmd.load_data_app(), name="data")
     from ..plugins import get_host
