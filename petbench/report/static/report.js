@@ -99,7 +99,7 @@ const VIEW_TITLES = { axial: "axial", coronal: "coronal", sagittal: "sagittal", 
 function buildGrid(subject) {
   const grid = el("viewer-grid");
   grid.innerHTML = "";
-  grid.style.gridTemplateColumns = `auto repeat(${subject.columns.length}, auto)`;
+  grid.style.gridTemplateColumns = `auto repeat(${subject.columns.length}, 152px)`;
   grid.appendChild(document.createElement("div"));
   for (const column of subject.columns) {
     const head = document.createElement("div");
