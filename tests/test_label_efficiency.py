@@ -218,9 +218,20 @@ def cli(size_results):
 
 
 def expected(method, n_train):
-    """mean and std over (subject, seed) rows, and the std of the per-seed means (numpy, ddof 0)."""
+    """The mean of the per-seed means, the std over subjects within a seed (averaged over seeds) and the std
+    of the per-seed means (numpy, ddof 1)."""
     per_seed = np.array([psnr_of(method, n_train, seed) for seed in (0, 1)])
-    return per_seed.mean(), per_seed.std(), per_seed.mean(axis=1).std()
+    return per_seed.mean(axis=1).mean(), per_seed.std(axis=1, ddof=1).mean(), per_seed.mean(axis=1).std(ddof=1)
+
+
+def expected_ci(method, n_train, resamples=2000, seed=0):
+    """The 95 % CI of the documented draw (petbench.statistics.bootstrap), recomputed with numpy."""
+    values = np.array([psnr_of(method, n_train, s) for s in (0, 1)])  # seeds x subjects
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, values.shape[0], size=(resamples, values.shape[0]))
+    subjects = rng.integers(0, values.shape[1], size=(resamples, values.shape[1]))
+    replicates = values[seeds[:, :, None], subjects[:, None, :]].mean(axis=(1, 2))
+    return np.percentile(replicates, [2.5, 97.5])
 
 
 def test_curves_have_the_pooled_means_and_the_seed_spread(size_results):
@@ -232,19 +243,25 @@ def test_curves_have_the_pooled_means_and_the_seed_spread(size_results):
         for n_train in SIZES:
             point = line.points["psnr"][n_train]
             mean, std, seed_std = expected(line.method, n_train)
-            assert point["mean"] == pytest.approx(mean) and point["std"] == pytest.approx(std)
-            assert point["seed_std"] == pytest.approx(seed_std) and point["n"] == 6
+            assert point["mean"] == pytest.approx(mean) and point["subject_std"] == pytest.approx(std)
+            assert point["seed_std"] == pytest.approx(seed_std) and point["n_seeds"] == 2 and point["n_subjects"] == 3
+            assert [point["ci_low"], point["ci_high"]] == pytest.approx(list(expected_ci(line.method, n_train)))
     lpet_mean = expected("lpet", 2)[0]
     assert {n: p["mean"] for n, p in curves.reference.points["psnr"].items()} == pytest.approx(
         {n: lpet_mean for n in SIZES})
 
     fig, axes = draw_curves(curves)
     (ax,) = axes
-    assert len(ax.containers) == 2  # one error-bar line per method
-    assert [c.get_label() for c in ax.containers] == ["Auto-Context", "S3PET (ours)"]
-    for container, method in zip(ax.containers, ("autocontext", "s3pet")):
-        xs, ys = container.lines[0].get_data()
+    drawn = [line for line in ax.get_lines() if line.get_label() in ("Auto-Context", "S3PET (ours)")]
+    assert [line.get_label() for line in drawn] == ["Auto-Context", "S3PET (ours)"]  # one line per method
+    assert len(ax.collections) == 2  # and one CI band each
+    for line, band, method in zip(drawn, ax.collections, ("autocontext", "s3pet")):
+        xs, ys = line.get_data()
         assert list(xs) == SIZES and list(ys) == pytest.approx([expected(method, n)[0] for n in SIZES])
+        edge = band.get_paths()[0].vertices
+        for n_train in SIZES:
+            at = edge[np.isclose(edge[:, 0], n_train), 1]
+            assert [at.min(), at.max()] == pytest.approx(list(expected_ci(method, n_train)))
     (reference,) = [line for line in ax.get_lines() if line.get_label() == "LPET (input)"]
     assert list(reference.get_ydata()) == pytest.approx([lpet_mean, lpet_mean])  # a horizontal line
     assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "5", "10"]
@@ -286,8 +303,9 @@ def test_compare_by_n_train_is_a_table_with_one_column_per_size(cli):
     assert [row[0] for row in body] == ["LPET (input)", "Auto-Context", "S3PET (ours)"]
     for row, method in zip(body, ("lpet", "autocontext", "s3pet")):
         for cell, n_train in zip(row[1:], SIZES):
-            mean, std, seed_std = expected(method, n_train)
-            text = f"{mean:.3f} ± {std:.3f} ({seed_std:.3f})"
+            mean = expected(method, n_train)[0]
+            low, high = expected_ci(method, n_train)
+            text = f"{mean:.3f} [{low:.3f}, {high:.3f}]"
             best = max(expected(m, n_train)[0] for m in ("lpet", "autocontext", "s3pet"))
             assert cell == (f"**{text}**" if mean == pytest.approx(best) else text)
     assert "PSNR [dB] ↑ against n_train" in result.output

@@ -84,22 +84,24 @@ def test_the_pages_tables_are_the_clis(cli, tmp_path):
     assert f"wrote {out}" in result.output
     page = Page(out.read_text())
 
-    # the embedded leaderboard is compare --format json, character for character
-    compare = cli("compare", "--format", "json")
+    # the embedded leaderboard is compare --format json with the page's statistics (CIs, Holm p, ranks)
+    stats = ["--stats", "ci,holm,rank"]
+    compare = cli("compare", *stats, "--format", "json")
     assert compare.exit_code == 0
     assert json.loads(page.scripts["leaderboard-json"]) == json.loads(compare.stdout)
-    table1 = cli("compare", "--table", "1", "--format", "json")
+    table1 = cli("compare", "--table", "1", *stats, "--format", "json")
     assert json.loads(page.scripts["table1-json"]) == json.loads(table1.stdout)
 
     # the visible table: one row per method, its PSNR cell the mean ± std of the values pooled over seeds
     header, *rows = page.tables["leaderboard-table"]
-    assert header[:2] == ["Method", "PSNR [dB] ↑"]
+    assert header[:2] == ["Method", "PSNR [dB] ↑"] and {"PSNR 95 % CI", "p (PSNR)", "Rank", "Rank 1 in"} <= set(header)
     by_method = {row[0]: row for row in rows}
     assert sorted(by_method) == sorted(made)
     rank = list(made).index("s3pet")
-    pooled = np.array(values(rank, 0)["psnr"] + values(rank, 1)["psnr"])
-    assert by_method["s3pet"][1] == f"{pooled.mean():.2f} ± {pooled.std():.2f}"
-    markdown = cli("compare", "--format", "markdown").stdout  # the same cells, bold marks aside
+    per_seed = [np.mean(values(rank, seed)["psnr"]) for seed in (0, 1)]
+    subject_std = np.mean([np.std(values(rank, seed)["psnr"], ddof=1) for seed in (0, 1)])
+    assert by_method["s3pet"][1] == f"{np.mean(per_seed):.3f} ± {subject_std:.3f} ({np.std(per_seed, ddof=1):.3f})"
+    markdown = cli("compare", *stats, "--format", "markdown").stdout  # the same cells, bold marks aside
     printed = [[c.strip().replace("**", "") for c in line.strip("|").split("|")] for line in markdown.splitlines()]
     assert [header] + rows == [printed[0]] + printed[2:]
 

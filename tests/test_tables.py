@@ -64,17 +64,22 @@ def test_table1_order_stats_bold_and_wilcoxon(paper_results):
                                              "S3PET (ours)"]
     assert list(table.metrics) == ["psnr", "ssim", "nmse"] and table.seeds == [0, 1]
     cyclegan, s3pet = table.rows[1], table.rows[-1]
-    pooled = values_for(1, 0)["psnr"] + values_for(1, 1)["psnr"]
-    assert cyclegan.stats["psnr"]["mean"] == pytest.approx(np.mean(pooled))
-    assert cyclegan.stats["psnr"]["std"] == pytest.approx(np.std(pooled))
-    assert cyclegan.stats["psnr"]["n"] == 10
-    per_seed = [np.mean(values_for(1, s)["psnr"]) for s in (0, 1)]
-    assert cyclegan.stats["psnr"]["seed_std"] == pytest.approx(np.std(per_seed))
+    seeds = np.array([values_for(1, s)["psnr"] for s in (0, 1)])  # seeds x subjects
+    per_seed = seeds.mean(axis=1)
+    assert cyclegan.stats["psnr"]["mean"] == pytest.approx(per_seed.mean())
+    assert cyclegan.stats["psnr"]["seed_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert cyclegan.stats["psnr"]["subject_std"] == pytest.approx(np.std(seeds, axis=1, ddof=1).mean())
+    assert cyclegan.stats["psnr"]["n_seeds"] == 2 and cyclegan.stats["psnr"]["n_subjects"] == 5
     assert [r.stats["psnr"]["best"] for r in table.rows] == [False] * 6 + [True]
     assert [r.stats["nmse"]["best"] for r in table.rows] == [False] * 6 + [True]  # lower is better
-    expected = wilcoxon(pooled, values_for(6, 0)["psnr"] + values_for(6, 1)["psnr"]).pvalue
+    # Wilcoxon on per-subject values (each subject's mean over seeds), Holm over the 6 x 3 comparisons
+    reference = np.array([values_for(6, s)["psnr"] for s in (0, 1)]).mean(axis=0)
+    expected = wilcoxon(seeds.mean(axis=0), reference).pvalue
     assert cyclegan.stats["psnr"]["p"] == pytest.approx(expected)
-    assert s3pet.stats["psnr"]["p"] is None
+    raw = [r.stats[m]["p"] for m in table.metrics for r in table.rows if r.method != "s3pet"]
+    assert len(raw) == 18 and cyclegan.stats["psnr"]["p_holm"] == pytest.approx(min(1.0, max(
+        min(1.0, (18 - i) * p) for i, p in enumerate(sorted(raw)) if p <= expected)))
+    assert s3pet.stats["psnr"]["p"] is None and s3pet.stats["psnr"]["difference"] is None
     assert table.rows[0].parameters is None and cyclegan.parameters == 2_500_000
 
 

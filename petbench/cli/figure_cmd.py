@@ -13,9 +13,11 @@ from ..runner import DEFAULT_RESULTS
 
 
 def figure(
-    kind: Optional[str] = typer.Argument(None, metavar="[efficiency|dose|curves]", help="'curves': training curves "
-                                         "of --run runs or a --grid; 'efficiency': a metric "
-                                         "against --x (n_train, n_unpaired or drf); 'dose': the same with --x drf. "
+    kind: Optional[str] = typer.Argument(None, metavar="[efficiency|dose|curves|cd|ranks]", help="'curves': "
+                                         "training curves of --run runs or a --grid; 'efficiency': a metric "
+                                         "against --x (n_train, n_unpaired or drf); 'dose': the same with --x drf; "
+                                         "'cd': critical-difference diagram (Friedman + Nemenyi); 'ranks': the "
+                                         "bootstrap distribution of each method's rank. "
                                          "Without it: Figure 3 (--table 1) or 4 (--table 2)."),
     out: Path = typer.Option(..., "--out", "-o", help="The PNG file to write."),
     table: Optional[int] = typer.Option(None, "--table", help="1: Figure 3 (Table I's methods); 2: Figure 4 "
@@ -37,6 +39,9 @@ def figure(
                                              "their training curves share one picture."),
     grid: Optional[str] = typer.Option(None, "--grid", help="curves: every finished run of this grid (a built-in "
                                        "name or a TOML file) under --results that kept training curves."),
+    bootstrap: int = typer.Option(2000, "--bootstrap", help="efficiency/ranks: bootstrap resamples (CIs, ranks)."),
+    bootstrap_seed: int = typer.Option(0, "--bootstrap-seed", help="efficiency/ranks: seed of the bootstrap."),
+    alpha: float = typer.Option(0.05, "--alpha", help="cd: significance level of the Nemenyi critical difference."),
     dpi: int = typer.Option(150, "--dpi", help="Resolution of the PNG."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a warning, "
                                 "and the record is left out)."),
@@ -68,15 +73,43 @@ def figure(
         info = region_figure(get_host(), records, out, kind=kind, dpi=dpi)
         typer.echo(f"wrote {out}: {kind} bias of {', '.join(info['methods'])} ({info['values']} values)")
         return
+    if kind in ("cd", "ranks"):  # petbench.grids.rank_figures (docs/statistics.md)
+        from ..grids.rank_figures import cd_figure, rank_figure
+        from ..tables.cells import StatsOptions
+
+        if bootstrap < 100:
+            raise UserError(f"--bootstrap {bootstrap} is too few resamples; use 100 or more (default 2000)")
+        if not 0 < alpha < 1:
+            raise UserError(f"--alpha {alpha} must lie between 0 and 1 (e.g. 0.05)")
+        if table not in (None, 1, 2):
+            raise UserError(f"--table must be 1 or 2, not {table}")
+        options = StatsOptions(resamples=bootstrap, seed=bootstrap_seed)
+        if kind == "cd":
+            info = cd_figure(records, out, table=table, metrics=wanted, options=options, alpha=alpha, dpi=dpi)
+            typer.echo(f"wrote {out}: critical-difference diagram of {', '.join(info['metrics'])}")
+            for sentence in info["sentences"]:
+                typer.echo(sentence)
+        else:
+            info = rank_figure(records, out, table=table, metrics=wanted, options=options, dpi=dpi)
+            consensus = info["ranks"][info["panels"][-1]]
+            typer.echo(f"wrote {out}: bootstrap ranks of {len(info['methods'])} methods over {info['resamples']} "
+                       f"resamples; rank 1 in: " + ", ".join(f"{m} {100 * v['rank_one']:.0f} %"
+                                                           for m, v in consensus.items()))
+        for warning in info.get("warnings", []):
+            typer.echo(f"note: {warning}", err=True)
+        return
     if kind is not None:
         if kind not in ("efficiency", "dose"):
             raise UserError(f"unknown figure {kind!r}: use `petbench figure efficiency`, `petbench figure dose`, "
+                            f"`petbench figure cd`, `petbench figure ranks`, "
                             f"`petbench figure curves --run ID|--grid NAME` or `petbench figure --table 1|2`")
         if kind == "dose" and x_axis not in (None, "drf"):
             raise UserError(f"`petbench figure dose` is against DRF; for --x {x_axis} use `petbench figure efficiency`")
         axis = "drf" if kind == "dose" else (x_axis or "n_train")
+        from ..tables.cells import StatsOptions
+
         info = efficiency_figure(records, out, axis=axis, metrics=wanted or (None if kind == "dose" else ["psnr"]),
-                                 dpi=dpi)
+                                 dpi=dpi, options=StatsOptions(resamples=max(100, bootstrap), seed=bootstrap_seed))
         typer.echo(f"wrote {out}: {', '.join(info['metrics'])} against {axis} {', '.join(map(str, info['values']))} "
                    f"for {len(info['methods'])} methods" + (f", {info['reference']} as the reference line"
                                                             if info["reference"] else ""))

@@ -29,6 +29,12 @@ def report(
                                                  "holds: a count, 'all', or comma-separated ids (default: the first 4)."),
     image_size: int = typer.Option(64, "--image-size", help="Largest image side in voxels; larger volumes are "
                                    "downsampled by block means (default 64)."),
+    stats: str = typer.Option("ci,holm,rank", "--stats", help="The statistics the tables show, as `petbench compare "
+                              "--stats` (ci, diff, holm, rank, friedman or all; the embedded JSON carries every number)."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="The method the comparisons are against "
+                                            "(default: the method that declares table_reference)."),
+    bootstrap: int = typer.Option(2000, "--bootstrap", help="Bootstrap resamples for CIs and rank stability."),
+    bootstrap_seed: int = typer.Option(0, "--bootstrap-seed", help="Seed of the bootstrap."),
     title: str = typer.Option("petbench report", "--title", help="The page's title."),
     strict: bool = typer.Option(False, "--strict", help="A malformed run record is an error (default: a gap line on "
                                 "the page and a warning, and the record is left out)."),
@@ -36,10 +42,12 @@ def report(
     """Write one HTML page of the results: leaderboard, Tables I/II, per-subject distributions, an image
     viewer (slices, MIP, error maps), curves and provenance (docs/report.md)."""
     from ..report.build import SIZE_BUDGET_BYTES, build_report, write_report
+    from .compare_cmd import stats_options
 
     if out.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"--out {out}: the report is an HTML page; give a file name ending in .html")
     writable_file(out, "--out")
+    options = stats_options(stats, bootstrap, bootstrap_seed, reference, False)
     ids = [r.strip() for value in runs or [] for r in value.split(",") if r.strip()]
     if ids and grid:
         raise UserError("give --run IDs or --grid NAME, not both")
@@ -60,11 +68,15 @@ def report(
             why = "not finished" if missing[0] in every else "no such run"
             raise UserError(f"--run {missing[0]}: {why} in {results}; see `petbench compare --results {results}`")
         records = [known[r] for r in ids]
+    if reference is not None and reference not in {r.method for r in records}:
+        raise UserError(f"--reference {reference!r} has no run here; methods: "
+                        f"{', '.join(sorted({r.method for r in records}))}")
     for method, run_ids in pooled_setups(records).items():
         typer.echo(f"note: the {method!r} row pools runs with different settings ({', '.join(run_ids)})", err=True)
     wanted_metrics = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     command = "petbench report " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "petbench report"
-    page = build_report(records, get_host(), problems=problems, metrics=wanted_metrics, image_subjects=image_subjects,
+    page = build_report(records, get_host(), problems=problems, metrics=wanted_metrics, options=options,
+                        image_subjects=image_subjects,
                         image_size=image_size, title=title, command=command, progress=sys.stderr.isatty())
     write_report(page, out)
     megabytes = page.bytes / 1024 / 1024

@@ -2,9 +2,10 @@
 (``n_unpaired``) and the dose curve (``drf``), as a figure (``petbench figure efficiency``) and as a
 table with one column per axis value (``petbench compare --by``).
 
-Each point is a method variant's metric at one axis value: the mean over test subjects, pooled over
-seeds, with the std over subjects and, with several seeds, the std of the per-seed means (the spread
-the figure draws). The low-dose input (the ``lpet`` rows) is the reference: on the size axes it does
+Each point is a method variant's metric at one axis value: the mean over seeds of the per-seed means
+over test subjects, the std over subjects, the std of the per-seed means, and the 95 % confidence
+interval of the paired hierarchical bootstrap (petbench.statistics; the band the figure draws and the
+interval the table shows). The low-dose input (the ``lpet`` rows) is the reference: on the size axes it does
 not depend on the axis (the same test subjects, nothing trained) and is one horizontal line; on the
 DRF axis it is a dashed line.
 
@@ -24,18 +25,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from rich.console import Group  # noqa: E402
-from rich.table import Table  # noqa: E402
-from rich.text import Text  # noqa: E402
-from tabulate import tabulate  # noqa: E402
 
 from ..errors import UserError  # noqa: E402
-from ..results.formats import FORMATS  # noqa: E402
 from ..results.record import RunRecord  # noqa: E402
+from ..results.tidy import tidy_frame  # noqa: E402
+from ..statistics import analyse  # noqa: E402
+from ..tables.cells import (StatsOptions, decimals_for, interval_text, metric_numbers, metric_title,  # noqa: E402
+                            number_text)
+from ..tables.model import Cell, Column, Note, TableModel, TableRow  # noqa: E402
+from ..tables.render import render  # noqa: E402
 from .figures import save_png  # noqa: E402
 from .places import curve_label, efficiency_position, position  # noqa: E402
 from .spec import INPUT_METHOD  # noqa: E402
-from .tables import DEFAULT_METRICS, decimals_for, latex_escape, metric_title, number_text, variant_labels  # noqa: E402
+from .tables import DEFAULT_METRICS, variant_labels  # noqa: E402
 
 AXES = ("n_train", "n_unpaired", "drf")
 SIZE_AXES = ("n_train", "n_unpaired")  # the input does not depend on these
@@ -66,6 +68,9 @@ class Curves:
     seeds: list[int]
     metrics: dict[str, dict]  # name -> stored info (direction, unit)
     lines: list[Line]
+    options: StatsOptions = field(default_factory=StatsOptions)
+    warnings: list[str] = field(default_factory=list)  # from the statistics of each axis value
+    method_text: str = ""  # the statistics used (petbench.statistics.Analysis.method_text)
 
     @property
     def methods(self) -> list[Line]:
@@ -104,8 +109,10 @@ def describe_setting(setting: dict) -> str:
     return f"{setting['dataset']}{f'[{options}]' if options else ''} ({protocol})"
 
 
-def build_curves(records: list[RunRecord], axis: str, metrics: list[str] | None = None) -> Curves:
+def build_curves(records: list[RunRecord], axis: str, metrics: list[str] | None = None,
+                 options: StatsOptions | None = None) -> Curves:
     """The points of every method variant against ``axis`` (``n_train``, ``n_unpaired`` or ``drf``)."""
+    options = options or StatsOptions()
     if axis not in AXES:
         raise UserError(f"--x/--by {axis!r} is not an axis; use {', '.join(AXES)}")
     if not records:
@@ -146,31 +153,36 @@ def build_curves(records: list[RunRecord], axis: str, metrics: list[str] | None 
         if current is None or (record.data.get("finished_at") or "") > (current.data.get("finished_at") or ""):
             latest[key] = record
 
-    frames = []
-    for (row, x, seed), record in latest.items():
-        rows = record.rows()
-        rows = rows[rows["metric"].isin(wanted)].assign(row=row, x=x, seed=seed)
-        frames.append(rows)
-    tidy = pd.concat(frames, ignore_index=True)
-
     lines: dict[str, Line] = {}
     orders: dict[str, tuple] = {}
     for record in latest.values():
         row, label = labels[record.run_id]
         lines.setdefault(row, Line(row, record.method, label, record.method == INPUT_METHOD))
         orders.setdefault(row, line_order(record))
-    for (row, x, metric), part in tidy.groupby(["row", "x", "metric"], dropna=False):
-        per_seed = part.groupby("seed")["value"].mean()
-        stats = {"mean": float(part["value"].mean()), "std": float(part["value"].std(ddof=0)),
-                 "seed_std": float(per_seed.std(ddof=0)) if len(per_seed) > 1 else None,
-                 "seeds": sorted(int(s) for s in per_seed.index), "n": int(len(part))}
-        at = values if pd.isna(x) else [int(x)]
-        for value in at:
-            lines[row].points.setdefault(metric, {})[value] = stats
+    # the statistics of each axis value, with the input's runs (the same at every size) at every value
+    directions = {m: info[m]["higher_is_better"] for m in wanted}
+    warnings, method_text = [], ""
+    for value in values:
+        chosen = [(row, r) for (row, x, seed), r in latest.items() if x is None or x == value]
+        if not chosen:
+            continue
+        keys = {r.run_id: row for row, r in chosen}
+        frame = tidy_frame([r for _, r in chosen], key=lambda r: keys[r.run_id], metrics=wanted)
+        analysis = analyse(frame, directions, resamples=options.resamples, seed=options.seed, level=options.level, alpha=options.alpha,
+                           tests=False)
+        method_text = analysis.method_text
+        warnings += [w for w in analysis.warnings if w not in warnings]
+        for row in analysis.methods:
+            for metric in analysis.metrics:
+                numbers = metric_numbers(analysis, row, metric)
+                numbers["seeds"] = [int(s) for s in analysis.stat(row, metric).get("seeds", [])]
+                if numbers["n_seeds"]:
+                    lines[row].points.setdefault(metric, {})[value] = numbers
     ordered = sorted(lines.values(), key=lambda line: (orders[line.key], line.method, line.label))
     seeds = sorted({int(r.data["config"]["seed"]) for r in latest.values()})
     return Curves(axis=axis, values=values, dataset=setting["dataset"], setting=setting, seeds=seeds,
-                  metrics={m: info[m] for m in wanted}, lines=ordered)
+                  metrics={m: info[m] for m in wanted}, lines=ordered, options=options, warnings=warnings,
+                  method_text=method_text)
 
 
 # -- figure -----------------------------------------------------------------------------------------------
@@ -185,8 +197,10 @@ def draw_curves(curves: Curves):
         if reference is not None and metric in reference.points:
             points = reference.points[metric]
             if curves.axis in SIZE_AXES:
-                ax.axhline(next(iter(points.values()))["mean"], color="0.4", ls="--", lw=1,
-                           label=f"{reference.label} (input)")
+                point = next(iter(points.values()))
+                ax.axhline(point["mean"], color="0.4", ls="--", lw=1, label=f"{reference.label} (input)")
+                if point.get("ci_low") is not None and not math.isnan(point["ci_low"]):
+                    ax.axhspan(point["ci_low"], point["ci_high"], color="0.5", alpha=0.12, lw=0)
             else:
                 xs = sorted(points)
                 ax.plot(xs, [points[x]["mean"] for x in xs], color="0.4", ls="--", lw=1, marker=".",
@@ -196,10 +210,12 @@ def draw_curves(curves: Curves):
             xs = sorted(points)
             if not xs:
                 continue
-            spread = [points[x]["seed_std"] for x in xs]
-            ax.errorbar(xs, [points[x]["mean"] for x in xs],
-                        yerr=None if all(s is None for s in spread) else [s or 0.0 for s in spread],
-                        marker="o", ms=3.5, capsize=2.5, lw=1.2, label=line.label)
+            (drawn,) = ax.plot(xs, [points[x]["mean"] for x in xs], marker="o", ms=3.5, lw=1.2, label=line.label)
+            low = [points[x]["ci_low"] for x in xs]
+            high = [points[x]["ci_high"] for x in xs]
+            if not any(v is None or math.isnan(v) for v in low + high):
+                ax.fill_between(xs, low, high, color=drawn.get_color(), alpha=0.18, lw=0,
+                                label=f"_{line.label} {int(curves.options.level * 100)} % CI")
         if log_x:
             ax.set_xscale("log")
         ax.set_xticks(curves.values)
@@ -209,23 +225,29 @@ def draw_curves(curves: Curves):
         ax.set_title(metric_title(metric, info), fontsize=10)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    spread = "error bars: std of the per-seed means" if len(curves.seeds) > 1 else "one seed: no spread shown"
-    fig.suptitle(f"{curves.describe(options=False)}: mean over test subjects; {spread}", fontsize=8.5)
+    band = f"bands: {int(curves.options.level * 100)} % CI\n(paired hierarchical bootstrap over seeds and subjects)"
+    if len(curves.seeds) == 1:
+        band += "; one seed: the bands show subject spread only"
+    fig.suptitle(f"{curves.describe(options=False)}\nmean over seeds of the mean over test subjects; {band}",
+                 fontsize=8)
     return fig, axes[0]
 
 
 def efficiency_figure(records: list[RunRecord], out: Path, *, axis: str = "n_train",
-                      metrics: list[str] | None = None, dpi: int = 150) -> dict:
+                      metrics: list[str] | None = None, dpi: int = 150, options: StatsOptions | None = None) -> dict:
     """Draw each metric (default: PSNR, SSIM and NMSE where recorded) against ``axis`` to ``out`` (PNG);
     returns what was drawn."""
-    curves = build_curves(records, axis, metrics)
+    curves = build_curves(records, axis, metrics, options)
     fig, _ = draw_curves(curves)
     info = {"figure": "efficiency", "x": axis, "values": curves.values, "metrics": list(curves.metrics),
             "methods": [line.label for line in curves.methods],
             "reference": curves.reference.label if curves.reference else None, "seeds": curves.seeds,
             "dataset": curves.dataset, "panels": len(curves.metrics),
             "points": {line.label: {m: {str(x): p["mean"] for x, p in sorted(line.points.get(m, {}).items())}
-                                    for m in curves.metrics} for line in curves.lines}}
+                                    for m in curves.metrics} for line in curves.lines},
+            "ci": {line.label: {m: {str(x): [p["ci_low"], p["ci_high"]] for x, p in sorted(line.points.get(m, {}).items())}
+                                for m in curves.metrics} for line in curves.lines},
+            "statistics": curves.method_text, "warnings": curves.warnings}
     save_png(fig, out, info, dpi)
     return info
 
@@ -236,13 +258,11 @@ def column_title(axis: str, value: int) -> str:
 
 
 def cell_text(stats: dict | None) -> str:
+    """``mean [CI low, CI high]``."""
     if stats is None:
         return "–"
     digits = decimals_for(stats["mean"])
-    text = f"{number_text(stats['mean'], digits)} ± {number_text(stats['std'], digits)}"
-    if stats["seed_std"] is not None:
-        text += f" ({number_text(stats['seed_std'], digits)})"
-    return text
+    return f"{number_text(stats['mean'], digits)} {interval_text(stats['ci_low'], stats['ci_high'], digits)}"
 
 
 def best_values(curves: Curves, metric: str) -> dict[int, float]:
@@ -256,30 +276,17 @@ def best_values(curves: Curves, metric: str) -> dict[int, float]:
     return best
 
 
-def text_rows(curves: Curves, metric: str, bold=("**", "**")) -> tuple[list[str], list[list[str]]]:
-    header = ["Method"] + [column_title(curves.axis, v) for v in curves.values]
-    best = best_values(curves, metric)
-    rows = []
-    for line in curves.lines:
-        cells = [line.label + (" (input)" if line.is_input else "")]
-        for value in curves.values:
-            stats = line.points.get(metric, {}).get(value)
-            text = cell_text(stats)
-            is_best = stats is not None and value in best and math.isclose(stats["mean"], best[value], abs_tol=1e-12)
-            cells.append(f"{bold[0]}{text}{bold[1]}" if is_best else text)
-        rows.append(cells)
-    return header, rows
-
-
 def caption(curves: Curves, metric: str) -> str:
     return f"{metric_title(metric, curves.metrics[metric])} against {curves.axis} on {curves.describe()}."
 
 
-NOTE = ("mean ± std over test subjects, pooled over seeds; in parentheses (several seeds): std of the per-seed "
-        "means; best of each column in bold")
+def note(curves: Curves) -> str:
+    return (f"mean over seeds of the per-seed means over test subjects, [{int(curves.options.level * 100)} % CI]; "
+            "best of each column in bold; CI: " + (curves.method_text.split("; per-subject")[0].split(": ", 1)[-1]
+                                                   if curves.method_text else "bootstrap"))
 
 
-def as_records(curves: Curves) -> list[dict]:
+def flat_records(curves: Curves) -> list[dict]:
     out = []
     for line in curves.lines:
         for metric in curves.metrics:
@@ -287,55 +294,51 @@ def as_records(curves: Curves) -> list[dict]:
                 stats = line.points.get(metric, {}).get(value)
                 if stats is not None:
                     out.append({"method": line.method, "label": line.label, "input": line.is_input,
-                                curves.axis: value, "metric": metric, **{k: v for k, v in stats.items() if k != "seeds"},
+                                curves.axis: value, "metric": metric,
+                                **{k: v for k, v in stats.items() if k != "seeds"},
                                 "seeds": " ".join(map(str, stats["seeds"]))})
     return out
 
 
+def curves_models(curves: Curves) -> list[TableModel]:
+    """``compare --by``: one table model per metric, one row per method, one column per axis value."""
+    models = []
+    for metric in curves.metrics:
+        best = best_values(curves, metric)
+        columns = [Column("label", "Method", "label")] + [Column(str(v), column_title(curves.axis, v), "metric", metric)
+                                                          for v in curves.values]
+        model = TableModel(name=f"by-{curves.axis}-{metric}", caption=caption(curves, metric), columns=columns, rows=[],
+                           data={"axis": curves.axis, "values": curves.values, "dataset": curves.dataset,
+                                 "setting": curves.setting, "seeds": curves.seeds, "metric": metric,
+                                 "metrics": curves.metrics, "statistics": curves.method_text})
+        for line in curves.lines:
+            row = TableRow(key=line.key, label=line.label + (" (input)" if line.is_input else ""),
+                           data={"method": line.method, "input": line.is_input})
+            for value in curves.values:
+                stats = line.points.get(metric, {}).get(value)
+                is_best = stats is not None and value in best and math.isclose(stats["mean"], best[value], abs_tol=1e-12)
+                row.cells[str(value)] = Cell(cell_text(stats), stats, best=is_best)
+                if stats is not None:
+                    row.values.update({f"{value}_{k}": v for k, v in stats.items() if k != "seeds"})
+            row.values = {"method": line.method, "input": line.is_input, **row.values}
+            model.rows.append(row)
+        model.notes.append(Note("layout", note(curves) + "."))
+        for warning in curves.warnings:
+            model.add_note("warning", f"Caution: {warning}.")
+        models.append(model)
+    return models
+
+
 def render_curves(curves: Curves, fmt: str):
-    """``compare --by``: one table per metric, one row per method, one column per axis value; a string,
-    or a rich renderable for ``table``."""
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    """``compare --by``: one table per metric; CSV with one row per (method, metric, axis value), JSON with
+    the axis, its values and those rows; a string, or a rich renderable for ``table``."""
     if fmt == "csv":
-        return pd.DataFrame(as_records(curves)).to_csv(index=False)
+        return pd.DataFrame(flat_records(curves)).to_csv(index=False)
     if fmt == "json":
         return json.dumps({"axis": curves.axis, "values": curves.values, "dataset": curves.dataset,
                            "setting": curves.setting, "seeds": curves.seeds, "metrics": curves.metrics,
-                           "rows": as_records(curves)}, indent=2, default=str)
-    if fmt == "markdown":
-        blocks = []
-        for metric in curves.metrics:
-            header, rows = text_rows(curves, metric)
-            blocks.append(f"{caption(curves, metric)}\n\n"
-                          f"{tabulate(rows, headers=header, tablefmt='github', disable_numparse=True)}")
-        return "\n\n".join(blocks) + f"\n\n{NOTE}."
-    if fmt == "latex":
-        blocks = []
-        def tex(text: str) -> str:
-            return (latex_escape(text).replace("\0B", r"\textbf{").replace("\0E", "}").replace("±", r"$\pm$")
-                    .replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$").replace("–", "--"))
-
-        for metric in curves.metrics:
-            header, rows = text_rows(curves, metric, bold=("\0B", "\0E"))
-            blocks.append(f"% {caption(curves, metric)}\n" + tabulate(
-                [[tex(c) for c in row] for row in rows], headers=[tex(h) for h in header], tablefmt="latex_raw",
-                disable_numparse=True))
-        return "\n\n".join(blocks)
-    tables = []
-    for metric in curves.metrics:
-        header, rows = text_rows(curves, metric, bold=("", ""))
-        best = best_values(curves, metric)
-        table = Table(title=caption(curves, metric), caption=NOTE)
-        for title in header:
-            table.add_column(Text(title))
-        for line, row in zip(curves.lines, rows):
-            styled = [Text(row[0])]
-            for value, text in zip(curves.values, row[1:]):
-                stats = line.points.get(metric, {}).get(value)
-                is_best = stats is not None and value in best and math.isclose(stats["mean"], best[value],
-                                                                                abs_tol=1e-12)
-                styled.append(Text(text, style="bold green" if is_best else ""))
-            table.add_row(*styled)
-        tables.append(table)
-    return Group(*tables)
+                           "statistics": curves.method_text, "warnings": curves.warnings,
+                           "rows": flat_records(curves),
+                           "tables": json.loads(render(curves_models(curves), "json", single_json=False))["tables"]},
+                          indent=2, default=str)
+    return render(curves_models(curves), fmt)

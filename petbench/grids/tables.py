@@ -3,14 +3,17 @@
 - the methods with a place in the table (``table_places``, stored in each run record; see
   :mod:`petbench.grids.places`), in the order of their places, with their labels; in Table I also the
   methods that declare no place, after the others;
-- PSNR [dB] ↑, SSIM ↑, NMSE ↓ as mean ± std over test subjects, pooled over every seed; with several
-  seeds the std of the per-seed means is shown in parentheses;
+- PSNR [dB] ↑, SSIM ↑, NMSE ↓ as mean ± std over test subjects: the mean over seeds of each seed's mean
+  over the test subjects, ± the std over test subjects within a seed (averaged over seeds); with several
+  seeds the std of the per-seed means is shown in parentheses (petbench.statistics.summarize);
 - the best mean of each metric in bold (by the metric's direction);
 - Table I: the parameter count; Table II: the component check marks (Baseline, DsMAE, DKD, DKL, from the
   ``components`` each method declares, stored in its run records);
 - for every method, a two-sided paired Wilcoxon signed-rank test against the reference row (the method
-  that declares ``table_reference``) per metric (``scipy.stats.wilcoxon``), pairs matched by test subject
-  and seed.
+  that declares ``table_reference``) per metric (``scipy.stats.wilcoxon``) on per-subject values (each
+  subject's mean over seeds), Holm-corrected over every comparison of the table;
+- with ``--stats``: bootstrap CIs, paired differences with CIs, effect sizes, ranks and their stability,
+  Friedman tests (petbench.statistics; the columns from petbench.tables.cells).
 
 All runs of one table must share a dataset (and its options), a DRF and a protocol.
 """
@@ -18,21 +21,23 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-import pandas as pd
-from rich.table import Table
-from rich.text import Text
-from tabulate import tabulate
-
 from ..errors import UserError
-from ..results.formats import FORMATS, LATEX_ESCAPES
 from ..results.leaderboard import conventions_line
 from ..results.record import RunRecord
+from ..results.tidy import tidy_frame
+from ..statistics import CONSENSUS, Analysis, analyse
+from ..tables.cells import (StatsOptions, best_methods, decimals_for, fill_metric_cells, fill_statistics_cells,
+                            layout_note, metric_numbers, metric_title, number_text, p_text, statistics_columns,
+                            statistics_notes)
+from ..tables.model import Cell, Column, Note, TableModel, TableRow
+from ..tables.render import LATEX_ESCAPES, render
 from .places import in_table, position, reference_method, table_label
+
+__all__ = ["build_paper_table", "paper_table_model", "render_paper_table", "decimals_for", "metric_title",
+           "number_text", "p_text"]
 
 DEFAULT_METRICS = ("psnr", "ssim", "nmse")
 ROMAN = {1: "I", 2: "II"}
@@ -47,7 +52,7 @@ class Row:
     runs: int
     seeds: list[int]
     components: dict[str, bool] = field(default_factory=dict)
-    stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> mean, std, seed_std, n, p, best
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> metric_numbers(...) + best
 
 
 @dataclass
@@ -63,6 +68,8 @@ class PaperTable:
     reference: str | None  # key of the reference row (the method declaring table_reference), when present
     components: list[str] = field(default_factory=list)
     reference_method: str | None = None
+    analysis: Analysis | None = None
+    options: StatsOptions = field(default_factory=StatsOptions)
 
     @property
     def reference_label(self) -> str | None:
@@ -79,16 +86,8 @@ class PaperTable:
 
     @property
     def note(self) -> str:
-        parts = ["mean ± std over test subjects, pooled over seeds"]
-        if len(self.seeds) > 1:
-            parts.append("(in parentheses: std of the per-seed means)")
-        parts.append("best in bold")
-        if self.reference is not None:
-            parts.append(f"p: two-sided paired Wilcoxon signed-rank test against {self.reference_label} "
-                         "(pairs: subject, seed)")
-        else:
-            parts.append("no run of a reference method (table_reference): no significance tests")
-        return "; ".join(parts) + ". Metrics: " + conventions_line(self.metrics) + "."
+        """The notes under the table, as one paragraph."""
+        return " ".join(paper_table_model(self).note_lines())
 
 
 # -- building -----------------------------------------------------------------------------------------
@@ -164,8 +163,10 @@ def latest_per_seed(records: list[RunRecord], number: int) -> list[RunRecord]:
     return [r for r in records if latest[(labels[r.run_id][0], r.data["config"]["seed"])] is r]
 
 
-def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] | None = None) -> PaperTable:
-    chosen_reference = reference_method(records, number)
+def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] | None = None,
+                      options: StatsOptions | None = None) -> PaperTable:
+    options = options or StatsOptions()
+    chosen_reference = options.reference or reference_method(records, number)
     records = latest_per_seed(table_records(records, number), number)
     labels = variant_labels(records, number)
     metric_info: dict[str, dict] = {}
@@ -180,15 +181,6 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
     else:
         wanted = [m for m in DEFAULT_METRICS if m in metric_info] or list(metric_info)
 
-    frames = []
-    for record in records:
-        rows = record.rows()
-        rows = rows[rows["metric"].isin(wanted)].copy()
-        rows["row"], rows["seed"] = labels[record.run_id][0], record.data["config"]["seed"]
-        frames.append(rows)
-    tidy = pd.concat(frames, ignore_index=True)
-    tidy["subject"] = tidy["subject"].astype(str)
-
     keys: dict[str, dict] = {}
     for record in records:
         key, label = labels[record.run_id]
@@ -196,8 +188,15 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
         entry["records"].append(record)
     ordered = sorted(keys, key=lambda k: (position(keys[k]["records"][0], number), keys[k]["method"],
                                           keys[k]["label"]))
-
     reference = next((k for k in ordered if keys[k]["method"] == chosen_reference), None)
+    frame = tidy_frame(records, key=lambda r: labels[r.run_id][0], metrics=wanted)
+    order = {k: i for i, k in enumerate(ordered)}
+    frame = frame.sort_values("method", key=lambda column: column.map(order), kind="stable")
+    analysis = analyse(frame, {m: metric_info[m]["higher_is_better"] for m in wanted}, reference=reference,
+                       all_pairs=options.all_pairs, resamples=options.resamples, seed=options.seed,
+                       level=options.level, alpha=options.alpha, tests="friedman" in options.shown)
+    best = best_methods(analysis, {m: metric_info[m] for m in wanted})
+
     components = component_columns([keys[k]["records"][0] for k in ordered]) if number == 2 else []
     rows = []
     for key in ordered:
@@ -209,54 +208,15 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
                   runs=len(recs), seeds=seeds,
                   components=components_of(recs[0], components) if number == 2 else {})
         for metric in wanted:
-            values = tidy[(tidy["row"] == key) & (tidy["metric"] == metric)]
-            per_seed = values.groupby("seed")["value"].mean()
-            row.stats[metric] = {
-                "mean": float(values["value"].mean()) if len(values) else math.nan,
-                "std": float(values["value"].std(ddof=0)) if len(values) else math.nan,
-                "seed_std": float(per_seed.std(ddof=0)) if len(per_seed) > 1 else None,
-                "n": int(len(values)),
-                "p": None if reference is None or key == reference else
-                wilcoxon_p(tidy, key, reference, metric),
-                "best": False,
-            }
+            row.stats[metric] = {**metric_numbers(analysis, key, metric), "best": key in best[metric]}
         rows.append(row)
-    for metric in wanted:
-        higher = metric_info[metric]["higher_is_better"]
-        means = [r.stats[metric]["mean"] for r in rows if not math.isnan(r.stats[metric]["mean"])]
-        if means:
-            best = max(means) if higher else min(means)
-            for r in rows:
-                r.stats[metric]["best"] = bool(np.isclose(r.stats[metric]["mean"], best, rtol=0, atol=1e-12))
     first = records[0]
     return PaperTable(number=number, dataset=first.dataset, dataset_options=first.data["dataset"].get("options", {}),
                       drf=first.data["protocol"]["drf"], protocol=first.data["protocol"],
                       seeds=sorted({r.data["config"]["seed"] for r in records}),
                       metrics={m: metric_info[m] for m in wanted}, rows=rows, reference=reference,
-                      components=components, reference_method=chosen_reference if reference else None)
-
-
-def wilcoxon_p(tidy: pd.DataFrame, key: str, reference: str, metric: str) -> float | None:
-    """Two-sided paired Wilcoxon signed-rank test, pairs matched by (subject, seed)."""
-    from scipy.stats import wilcoxon
-
-    def values(row_key):
-        part = tidy[(tidy["row"] == row_key) & (tidy["metric"] == metric)]
-        return part.groupby(["subject", "seed"])["value"].mean()
-
-    paired = pd.concat([values(key), values(reference)], axis=1, join="inner").dropna()
-    if len(paired) == 0:
-        return None
-    differences = (paired.iloc[:, 0] - paired.iloc[:, 1]).to_numpy()
-    if np.all(differences == 0):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            p = float(wilcoxon(paired.iloc[:, 0].to_numpy(), paired.iloc[:, 1].to_numpy()).pvalue)
-        except ValueError:
-            return None
-    return None if math.isnan(p) else p
+                      components=components, reference_method=chosen_reference if reference else None,
+                      analysis=analysis, options=options)
 
 
 def component_columns(records: list[RunRecord]) -> list[str]:
@@ -274,20 +234,7 @@ def components_of(record: RunRecord, columns: list[str]) -> dict[str, bool]:
     return {name: True if name == "Baseline" else bool(declared.get(name, False)) for name in columns}
 
 
-# -- rendering ----------------------------------------------------------------------------------------
-def decimals_for(mean: float | None) -> int:
-    """3 decimals as in the paper; more for a mean below 0.01 (two significant digits)."""
-    if mean is None or not math.isfinite(mean) or mean == 0 or abs(mean) >= 0.01:
-        return 3
-    return min(8, 1 - math.floor(math.log10(abs(mean))))
-
-
-def number_text(value: float | None, decimals: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{decimals}f}"
-
-
+# -- the table model and its renderings -------------------------------------------------------------------
 def params_text(parameters: int | None) -> str:
     if not parameters:
         return "–"
@@ -295,135 +242,70 @@ def params_text(parameters: int | None) -> str:
     return f"{millions:.2f}" if millions >= 0.01 else f"{millions:.3g}"
 
 
-def p_text(p: float | None) -> str:
-    if p is None:
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def metric_title(name: str, info: dict) -> str:
-    unit = f" [{info['unit']}]" if info.get("unit") else ""
-    return f"{name.upper()}{unit} {'↑' if info['higher_is_better'] else '↓'}"
-
-
-def text_cells(table: PaperTable, bold=("**", "**"), check="✓", pm="±", seed_fmt="({})") -> tuple[list, list]:
-    header = ["Methods" if table.number == 1 else "Variant"]
-    if table.number == 2:
-        header += table.components
-    header += [metric_title(m, info) for m, info in table.metrics.items()]
-    if table.number == 1:
-        header.append("Params [M]")
-    if table.reference is not None:
-        header += [f"p ({m.upper()})" for m in table.metrics]
-    rows = []
-    for row in table.rows:
-        line = [row.label]
-        if table.number == 2:
-            line += [check if row.components.get(c) else "" for c in table.components]
-        for metric in table.metrics:
-            s = row.stats[metric]
-            digits = decimals_for(s["mean"])
-            text = f"{number_text(s['mean'], digits)} {pm} {number_text(s['std'], digits)}"
-            if s["seed_std"] is not None:
-                text += " " + seed_fmt.format(number_text(s["seed_std"], digits))
-            line.append(f"{bold[0]}{text}{bold[1]}" if s["best"] else text)
-        if table.number == 1:
-            line.append(params_text(row.parameters))
-        if table.reference is not None:
-            line += ["–" if row.key == table.reference else p_text(row.stats[m]["p"]) for m in table.metrics]
-        rows.append(line)
-    return header, rows
-
-
 def latex_escape(text: str) -> str:
-    """Special characters escaped, the backslash included (our markers here are \\0-strings, kept)."""
+    """Special characters escaped, the backslash included."""
     return "".join(LATEX_ESCAPES.get(c, c) for c in text)
 
 
-def render_latex(table: PaperTable) -> str:
-    header, rows = text_cells(table, bold=("\0B", "\0E"), check="\0C", pm="\0P", seed_fmt="\0S({})\0T")
-
-    def tex(cell: str) -> str:
-        cell = latex_escape(cell.replace("↑", "\0U").replace("↓", "\0D"))
-        return (cell.replace("\0B", r"\textbf{").replace("\0E", "}").replace("\0C", r"\checkmark")
-                .replace("\0P", r"$\pm$").replace("\0S", r"{\scriptsize ").replace("\0T", "}")
-                .replace("\0U", r"$\uparrow$").replace("\0D", r"$\downarrow$").replace("<", r"$<$")
-                .replace("±", r"$\pm$").replace("–", "--").replace("×", r"$\times$"))
-
-    align = "l" + "c" * (len(header) - 1)
-    lines = [
-        "% petbench compare --table " + str(table.number)
-        + (r" (\checkmark needs \usepackage{amssymb})" if table.number == 2 else ""),
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\caption{" + tex(table.caption) + " " + tex(table.note) + "}",
-        r"\label{tab:petbench-table" + str(table.number) + "}",
-        r"\begin{tabular}{" + align + "}",
-        r"\hline",
-        " & ".join(tex(h) for h in header) + r" \\",
-        r"\hline",
-    ]
-    lines += [" & ".join(tex(c) for c in row) + r" \\" for row in rows]
-    lines += [r"\hline", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines)
-
-
-def as_records(table: PaperTable) -> list[dict]:
-    out = []
-    for row in table.rows:
-        entry: dict[str, Any] = {"method": row.method, "label": row.label, "dataset": table.dataset, "drf": table.drf,
-                                 "seeds": " ".join(map(str, row.seeds)), "runs": row.runs,
-                                 "parameters": row.parameters}
+def paper_table_model(table: PaperTable) -> TableModel:
+    """Table I or II as a table model: the paper's columns (label, Table II's check marks, the metrics,
+    Table I's parameters, Holm-corrected p against the reference), then the ``--stats`` columns."""
+    analysis, shown = table.analysis, table.options.shown
+    columns = [Column("label", "Methods" if table.number == 1 else "Variant", "label")]
+    if table.number == 2:
+        columns += [Column(f"component:{c}", c, "check") for c in table.components]
+    columns += [Column(m, metric_title(m, info), "metric", m) for m, info in table.metrics.items()]
+    if table.number == 1:
+        columns.append(Column("params", "Params [M]", "number"))
+    columns += statistics_columns(shown, table.metrics, level=table.options.level,
+                                  has_reference=table.reference is not None,
+                                  reference_label=table.reference_label, p_default=True)
+    labels = {row.key: row.label for row in table.rows}
+    best = {m: {r.key for r in table.rows if r.stats[m]["best"]} for m in table.metrics}
+    model = TableModel(name=f"table{table.number}", caption=table.caption, columns=columns, rows=[],
+                       data={"table": table.number, "dataset": table.dataset, "dataset_options": table.dataset_options,
+                             "drf": table.drf, "protocol": table.protocol, "seeds": table.seeds,
+                             "metrics": table.metrics, "reference": table.reference_method,
+                             "components": table.components})
+    for paper_row in table.rows:
+        row = TableRow(key=paper_row.key, label=paper_row.label,
+                       data={"method": paper_row.method, "label": paper_row.label, "parameters": paper_row.parameters,
+                             "runs": paper_row.runs, "seeds": paper_row.seeds, "components": paper_row.components,
+                             "metrics": paper_row.stats},
+                       values=flat_row(table, paper_row))
         for name in table.components:
-            entry[name] = row.components.get(name, False)
-        for metric, s in row.stats.items():
-            for stat in ("mean", "std", "seed_std", "n", "p", "best"):
-                entry[f"{metric}_{stat}"] = s[stat]
-        out.append(entry)
-    return out
+            row.cells[f"component:{name}"] = Cell("✓" if paper_row.components.get(name) else "",
+                                                  bool(paper_row.components.get(name)))
+        fill_metric_cells(row, analysis, paper_row.key, table.metrics, best)
+        fill_statistics_cells(row, analysis, paper_row.key, table.metrics)
+        if paper_row.key == table.reference:
+            for metric in table.metrics:
+                row.cells[f"{metric}_p"] = Cell("–")
+        row.cells["params"] = Cell(params_text(paper_row.parameters), paper_row.parameters)
+        model.rows.append(row)
+    model.notes.append(Note("layout", layout_note(len(table.seeds)) + "."))
+    if table.reference is None:
+        model.add_note("statistics", "No run of a reference method (table_reference): no significance tests.")
+    statistics_notes(model, analysis, shown, labels, p_default=True, reference_label=table.reference_label)
+    model.add_note("conventions", "Metrics: " + conventions_line(table.metrics) + ".")
+    model.data["note"] = " ".join(model.note_lines())
+    model.data["statistics"] = analysis.as_dict()
+    return model
 
 
-def clean(value):
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value
+def flat_row(table: PaperTable, row: Row) -> dict:
+    entry: dict[str, Any] = {"method": row.method, "label": row.label, "dataset": table.dataset, "drf": table.drf,
+                             "seeds": " ".join(map(str, row.seeds)), "runs": row.runs, "parameters": row.parameters}
+    for name in table.components:
+        entry[name] = row.components.get(name, False)
+    for metric, s in row.stats.items():
+        for stat, value in s.items():
+            entry[f"{metric}_{stat}"] = value
+    entry["consensus_rank"] = table.analysis.rank(row.key, CONSENSUS)
+    entry["consensus_rank_one"] = table.analysis.rank_one(row.key, CONSENSUS)
+    return entry
 
 
 def render_paper_table(table: PaperTable, fmt: str):
     """A string, or a rich Table for ``table``."""
-    if fmt not in FORMATS:
-        raise UserError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    if fmt == "csv":
-        return pd.DataFrame(as_records(table)).to_csv(index=False)
-    if fmt == "json":
-        data = {"table": table.number, "caption": table.caption, "note": table.note, "dataset": table.dataset,
-                "dataset_options": table.dataset_options, "drf": table.drf, "protocol": table.protocol,
-                "seeds": table.seeds, "metrics": table.metrics,
-                "reference": table.reference_method,
-                "components": table.components,
-                "rows": [{"method": r.method, "label": r.label, "parameters": r.parameters, "runs": r.runs,
-                          "seeds": r.seeds, "components": r.components, "metrics": r.stats} for r in table.rows]}
-        return json.dumps(clean(data), indent=2, default=str)
-    if fmt == "markdown":
-        header, rows = text_cells(table)
-        body = tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
-        return f"{table.caption}\n\n{body}\n\n{table.note}"
-    if fmt == "latex":
-        return render_latex(table)
-    header, rows = text_cells(table, bold=("", ""))
-    rich_table = Table(title=table.caption, caption=table.note)
-    for title in header:
-        rich_table.add_column(Text(title))
-    for row, paper_row in zip(rows, table.rows):
-        cells = []
-        metric_start = 1 + (len(table.components) if table.number == 2 else 0)
-        for index, cell in enumerate(row):
-            metric_index = index - metric_start
-            best = 0 <= metric_index < len(table.metrics) and paper_row.stats[list(table.metrics)[metric_index]]["best"]
-            cells.append(Text(cell, style="bold green" if best else ""))
-        rich_table.add_row(*cells)
-    return rich_table
+    return render(paper_table_model(table), fmt)

@@ -9,15 +9,19 @@ from rich.progress import Progress
 
 from ..atomic import atomic_write_text
 from ..errors import UserError
-from ..results.leaderboard import build_leaderboard, tidy_rows
+from ..results.leaderboard import build_leaderboard, leaderboard_model, tidy_rows
 from ..results.record import RunRecord
+from ..tables.cells import StatsOptions, parse_stats
 from . import figures
 from .distributions import strip_plots
 from .page import page_html, table_html, viewer_html
 from .provenance import builder_line, provenance_table
 from .sections import Section, esc
-from .tables import leaderboard_table, paper_html_table
+from .tables import html_table
 from .volumes import DEFAULT_IMAGE_SIZE, viewer_data
+
+#: the statistics the page shows unless told (--stats): CIs, Holm-corrected p-values, ranks and their stability
+REPORT_STATS = "ci,holm,rank"
 
 #: the stated size budget: Table I's grid (7 methods and the input, 20 test subjects) at the defaults
 SIZE_BUDGET_BYTES = 25 * 1024 * 1024
@@ -65,34 +69,36 @@ def image_columns(records: list[RunRecord], order: list[tuple]) -> tuple[list[tu
 
 
 def build_report(records: list[RunRecord], host, *, problems: list[str] | None = None, metrics: list[str] | None = None,
+                 options=None,
                  image_subjects: str | None = None, image_size: int = DEFAULT_IMAGE_SIZE, title: str = "petbench report",
                  command: str = "petbench report", progress: bool = True) -> Report:
     if not records:
         raise UserError("no finished runs to report")
     if image_size < 4:
         raise UserError(f"--image-size {image_size}: give at least 4 voxels")
+    options = options or StatsOptions(shown=parse_stats(REPORT_STATS))
     sections: list[Section] = []
-    steps = 7
+    steps = 8
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("report: leaderboard", total=steps)
 
         def step(name: str) -> None:
             bar.update(task, advance=1, description=f"report: {name}")
 
-        board = build_leaderboard(records, metrics)
+        board = build_leaderboard(records, metrics, leaderboard_options(options, records))
         if metrics:
             missing = [m for m in metrics if m not in board.metrics]
             if missing:
                 raise UserError(f"metric {missing[0]!r} is in no recorded run; recorded: "
                                 f"{', '.join(board.metrics) or 'none'}")
         leaderboard = Section("leaderboard", "Leaderboard")
-        leaderboard.add(table_html(leaderboard_table(board, records)))
+        leaderboard.add(table_html(html_table(leaderboard_model(board), "Leaderboard", records)))
         for problem in problems or []:
             leaderboard.gap("damaged record left out", problem)
         sections.append(leaderboard)
         step("Tables I and II")
 
-        sections.append(paper_tables(records, metrics))
+        sections.append(paper_tables(records, metrics, options))
         step("distributions")
 
         order = [tuple(k) for k in board.table[["dataset", "drf", "method"]].itertuples(index=False)]
@@ -125,6 +131,8 @@ def build_report(records: list[RunRecord], host, *, problems: list[str] | None =
         figures.efficiency(curves, records)
         step("bias figures")
         figures.bias(curves, host, records)
+        step("rankings")
+        figures.rankings(curves, records, options, metrics)
         sections.append(curves)
         step("provenance")
 
@@ -139,9 +147,19 @@ def build_report(records: list[RunRecord], host, *, problems: list[str] | None =
     return Report(page_html(title, header, sections), sections, [s["id"] for s in data.subjects])
 
 
-def paper_tables(records: list[RunRecord], metrics: list[str] | None) -> Section:
+def leaderboard_options(options: StatsOptions, records: list[RunRecord]) -> StatsOptions:
+    """As ``petbench compare`` does: p-values and differences are against the method that declares
+    ``table_reference`` unless a reference is given."""
+    from ..grids.places import reference_method
+
+    if options.reference is None and options.shown & {"diff", "holm"}:
+        return StatsOptions(**{**options.__dict__, "reference": reference_method(records, 1)})
+    return options
+
+
+def paper_tables(records: list[RunRecord], metrics: list[str] | None, options) -> Section:
     from ..grids.places import in_table
-    from ..grids.tables import build_paper_table
+    from ..grids.tables import build_paper_table, paper_table_model
 
     section = Section("paper-tables", "Tables I and II")
     for number, roman in ((1, "I"), (2, "II")):
@@ -150,12 +168,14 @@ def paper_tables(records: list[RunRecord], metrics: list[str] | None) -> Section
                         f"`petbench grid table{number}` to make it")
             continue
         try:
-            table = build_paper_table(records, number, metrics)
+            table = build_paper_table(records, number, metrics, options)
         except UserError as exc:
             section.gap(f"Table {roman}", str(exc))
             continue
         section.add(f"<h3>Table {roman}</h3>")
-        section.add(table_html(paper_html_table(table, records)))
+        methods = {row.key: row.method for row in table.rows}
+        section.add(table_html(html_table(paper_table_model(table), f"Table {roman}", records,
+                                          lambda row: methods[row.key])))
     return section
 
 

@@ -91,3 +91,19 @@ def bias(section: Section, host, records: list[RunRecord]) -> None:
             draw(section, f"{kind} bias ({dataset}, DRF {drf})",
                  lambda out, kind=kind, group=group: region_figure(host, group, out, kind=kind, dpi=DPI),
                  lambda info, kind=kind: f"{kind} bias of {', '.join(info['methods'])} ({info['values']} values)")
+
+
+def rankings(section: Section, records: list[RunRecord], options, metrics: list[str] | None) -> None:
+    """Demšar's critical-difference diagram and the bootstrap rank distribution (``petbench figure cd|ranks``),
+    of Table I's rows when the runs make Table I, else of every method."""
+    from ..grids.places import in_table
+    from ..grids.rank_figures import cd_figure, rank_figure
+
+    table = 1 if any(in_table(r, 1) for r in records) else None
+    scope = "Table I's rows" if table else "every method"
+    draw(section, "critical-difference diagram",
+         lambda out: cd_figure(records, out, table=table, metrics=metrics, options=options, dpi=DPI),
+         lambda info: f"critical-difference diagram of {scope} (Friedman + Nemenyi): " + " ".join(info["sentences"]))
+    draw(section, "rank distribution",
+         lambda out: rank_figure(records, out, table=table, metrics=metrics, options=options, dpi=DPI),
+         f"bootstrap rank distribution of {scope}: blob area = share of resamples giving that rank")

@@ -6,7 +6,7 @@ import json
 from importlib import resources
 
 from .sections import Section, esc, json_for_script
-from .tables import MARK_TITLES, HtmlTable
+from .tables import HtmlTable
 
 
 def static_text(name: str) -> str:
@@ -16,16 +16,16 @@ def static_text(name: str) -> str:
 def table_html(table: HtmlTable) -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in table.header)
     lines = []
-    for texts, bolds, keys, marks, method in zip(table.rows, table.best, table.sort_keys, table.marks,
-                                                  table.row_methods or [""] * len(table.rows)):
+    for texts, bolds, keys, badges, method in zip(table.rows, table.best, table.sort_keys, table.badges,
+                                                   table.row_methods or [""] * len(table.rows)):
         cells = []
         for index, (text, bold, key) in enumerate(zip(texts, bolds, keys)):
             sort = "" if key is None else (repr(float(key)) if isinstance(key, (int, float)) else str(key))
-            badges = "".join(f'<span class="mark" title="{esc(MARK_TITLES.get(m, m))}">{esc(m)}</span>'
-                             for m in marks) if index == 0 else ""
+            marks = "".join(f'<span class="mark" title="{esc(b.title)}">{esc(b.text)}</span>'
+                            for b in badges) if index == 0 else ""
             best = ' class="best"' if bold else ""
             cells.append(f'<td data-sort="{esc(sort)}"{best}>'
-                         f'<span class="cell">{esc(text)}</span>{badges}</td>')
+                         f'<span class="cell">{esc(text)}</span>{marks}</td>')
         lines.append(f'<tr data-method="{esc(method)}">{"".join(cells)}</tr>')
     body = "\n".join(lines)
     notes = "".join(f'<p class="note">{esc(n)}</p>' for n in table.notes)
