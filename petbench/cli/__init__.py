@@ -69,7 +69,7 @@ def refuse_empty_paths(args: list[str]) -> None:
 
 def create_app(host: PluginHost | None = None) -> typer.Typer:
     from . import (bundle_cmd, check_cmd, compare_cmd, data_cmd, figure_cmd, grid_cmd, import_cmd, info_cmd, list_cmd,
-                   plugins_cmd, run_cmd, score_cmd, split_cmd)
+                   plugins_cmd, report_cmd, run_cmd, score_cmd, split_cmd)
 
     if host is not None:
         set_host(host)
@@ -77,7 +77,7 @@ def create_app(host: PluginHost | None = None) -> typer.Typer:
                       help="petbench: benchmark LPET -> SPET reconstruction methods on PET datasets.")
     app.callback()(global_options)
     for module in (plugins_cmd, list_cmd, info_cmd, run_cmd, score_cmd, compare_cmd, check_cmd, grid_cmd, figure_cmd,
-                   split_cmd, import_cmd, bundle_cmd):
+                   split_cmd, import_cmd, bundle_cmd, report_cmd):
         module.add_to(app)
     app.add_typer(data_cmd.load_data_app(), name="data")
     from ..plugins import get_host
