@@ -176,14 +176,14 @@ def coerce(owner: str, key: str, value: Any, default: Any, constraint: Constrain
     constraint = constraint or Constraint()
 
     def refuse(what: str) -> UserError:
-        return UserError(f"{owner} option {key}={shorten(value)} {what} (default {shorten(default)})")
+        return UserError(f"{owner} option {key} {what}, not {shorten(value)} (default {shorten(default)})")
 
     if value is None and isinstance(default, str) and not constraint.optional:
         value = "none"  # `-D crop=none` parses as None; for a string option it is the word (a valid choice)
     if value is None:
         if default is None or constraint.optional:
             return None
-        raise refuse(f"is not set; give a {type_name(default)}")
+        raise refuse(f"must be set (a {type_name(default)})")
     kind = constraint.kind if default is None else type(default)
     value = as_kind(value, kind, default, refuse)
     check_constraint(value, constraint, refuse)
@@ -203,53 +203,60 @@ def as_kind(value: Any, kind: type | None, default: Any, refuse) -> Any:
         return value
     if kind is bool:
         if not isinstance(value, bool):
-            raise refuse("is not true or false")
+            raise refuse("must be true or false")
         return value
     if kind is int:
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             return int(value)
         if not is_number(value) or isinstance(value, float):
-            raise refuse("is not an integer")
+            raise refuse("must be an integer")
         return value
     if kind is float:
         if not is_number(value):
-            raise refuse("is not a number")
-        return float(value)
+            raise refuse("must be a number")
+        return as_float(value, refuse)
     if kind is str:
         if is_number(value):
             return str(value)
         if not isinstance(value, str):
-            raise refuse("is not a string")
+            raise refuse("must be a string")
         return value
     if kind in (list, tuple):
         if is_number(value) or isinstance(value, str):
             value = [value]  # `-o channels=64` is a one-item list
         if not isinstance(value, (list, tuple)):
-            raise refuse("is not a list")
+            raise refuse("must be a list")
         items = list(default) if isinstance(default, (list, tuple)) else []
         item_kind = type(items[0]) if items and all(type(i) is type(items[0]) for i in items) else None
         if item_kind is float and all(is_number(i) for i in value):
-            value = [float(i) for i in value]
+            value = [as_float(i, refuse) for i in value]
         elif item_kind in (int, float, bool, str) and not all(type(i) is item_kind for i in value):
-            raise refuse(f"is not a list of {type_name(item_kind)}s")
+            raise refuse(f"must be a list of {type_name(item_kind)}s")
         return kind(value)
     if kind is dict:
         if not isinstance(value, dict):
-            raise refuse("is not a table of key = value")
+            raise refuse("must be a table of key = value")
         return value
     return value
+
+
+def as_float(value: Any, refuse) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise refuse("must be a number of at most 1.8e308") from None
 
 
 def check_constraint(value: Any, constraint: Constraint, refuse) -> None:
     if isinstance(value, (list, tuple)):
         if constraint.length is not None and len(value) != constraint.length:
-            raise refuse(f"has {len(value)} values, not {constraint.length}")
+            raise refuse(f"must have {constraint.length} values")
         for item in value:
             check_number(item, constraint.items or Constraint(), refuse)
     else:
         check_number(value, constraint, refuse)
     if constraint.choices is not None and value not in constraint.choices:
-        raise refuse(f"is not one of {', '.join(map(str, constraint.choices))}")
+        raise refuse(f"must be one of {', '.join(map(str, constraint.choices))}")
 
 
 def check_number(value: Any, constraint: Constraint, refuse) -> None:
@@ -263,11 +270,11 @@ def check_number(value: Any, constraint: Constraint, refuse) -> None:
         return
     if not is_number(value):
         if constraint.low is not None or constraint.high is not None:
-            raise refuse("is not a number")
+            raise refuse("must be a number")
         return
     if isinstance(value, float) and not math.isfinite(value):
         if not constraint.nonfinite:
-            raise refuse("is not a finite number")
+            raise refuse("must be a finite number")
         return
     low, high = constraint.low, constraint.high
     if low is not None and (value < low or (constraint.open_low and value == low)):

@@ -263,7 +263,7 @@ def test_crop_none_stays_a_word_and_numbers_still_parse():
                                               "counts": None}, {}, None, parsed)
     assert options == {"crop": "none", "size": 32, "lr": 2e-4, "betas": [0.5, 0.999], "counts": None}
     assert coerce("x", "k", None, [1], Constraint(optional=True)) is None  # declared optional: None is "not set"
-    with pytest.raises(UserError, match="is not set"):  # otherwise None is no list (only a string takes the word)
+    with pytest.raises(UserError, match="must be set"):  # otherwise None is no list (only a string takes the word)
         coerce("x", "k", None, [1])
 
 

@@ -140,9 +140,9 @@ def test_a_plugin_declares_its_constraints_and_the_host_checks_them():
                               "epochs": Constraint(run_check=lambda v, o, run: None if v <= run.slice_shape[0]
                                                    else f"exceeds {run.slice_shape[0]}")}
 
-    with pytest.raises(UserError, match="lr=0.0 must be in"):
+    with pytest.raises(UserError, match="option lr must be in"):
         Mine({"lr": 0.0})
-    with pytest.raises(UserError, match="width=0"):
+    with pytest.raises(UserError, match="option width must be"):
         Mine({"width": 0})
     method = Mine({"epochs": 64})
     run = RunContext(dataset="tiny", drf=4, device=torch.device("cpu"), slice_shape=(32, 32))
@@ -201,7 +201,7 @@ CHANGES = {
     "subject-outside-the-split": lambda rows: pd.concat(
         [rows, pd.DataFrame([{"subject": "tiny999", "metric": "psnr", "value": 99.0}])]),
     "row-duplicated": lambda rows: pd.concat([rows, rows.iloc[:1]]),
-    "value-infinite": lambda rows: rows.assign(value=[math.inf] + list(rows["value"][1:])),
+    "value-infinite": lambda rows: rows.assign(value=[-math.inf] + list(rows["value"][1:])),
 }
 
 

@@ -16,7 +16,7 @@ class FolderDataset(ScannedDataset):
         "size": 128,  # edge of the cubic block when cropping
         "units": "a.u.",  # a label for the values (e.g. Bq/mL, SUV); they are never rescaled
     }
-    option_constraints = {"size": between(8, 2048)}  # the edge of the cropped block, in voxels
+    option_constraints = {"size": between(1, 4096)}  # the edge of the cropped block, in voxels
     drfs = (4, 10, 20, 50, 100)  # typical; an instance has the DRFs its files are named with
     units = "a.u."
     normalization = TrainPercentile(99.5)

@@ -23,7 +23,7 @@ class UdpetDataset(ScannedDataset):
         "size": 128,  # edge of the cubic block
         "units": "bq_ml",  # bq_ml (as stored) | suv (body-weight SUV, per series)
     }
-    option_constraints = {"size": between(8, 2048)}  # the edge of the cropped block, in voxels
+    option_constraints = {"size": between(1, 4096)}  # the edge of the cropped block, in voxels
     drfs = (2, 4, 10, 20, 50, 100)  # 2 only in the 2022 release
     units = "Bq/mL"
     normalization = TrainPercentile(99.5)

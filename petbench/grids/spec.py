@@ -333,8 +333,10 @@ def parse_int_list(text: str | Iterable[int] | int, what: str, low: int | None =
     if len(values) > MAX_AXIS_VALUES:
         raise UserError(f"{what} has {len(values):,} values; a grid axis has at most {MAX_AXIS_VALUES:,}")
     for value in values:
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise UserError(f"{what}: {value} is outside {low}…{high:,}")
+        if low is not None and value < low:
+            raise UserError(f"{what} must be {low} or more, not {value}")
+        if high is not None and value > high:
+            raise UserError(f"{what} must be at most {high:,}, not {value}")
     return values
 
 

@@ -135,9 +135,9 @@ def read_run_folder(path: Path) -> "RunRecord | DamagedRun | None":
         schema.validate_record(data)
     except FileNotFoundError:
         return None
-    except (Damaged, OSError) as exc:
+    except (Damaged, OSError, ValueError, TypeError, RecursionError, MemoryError) as exc:
         return DamagedRun(path, run_file, str(exc) if isinstance(exc, Damaged) else
-                          f"unreadable ({exc.strerror or type(exc).__name__})")
+                          f"unreadable ({getattr(exc, 'strerror', None) or type(exc).__name__})")
     stored = data.get("run_id")
     if stored is not None and stored != path.name:
         return DamagedRun(path, run_file, f"its run_id {str(stored)[:60]!r} is not its folder's name {path.name!r} "
@@ -153,8 +153,11 @@ def read_run_folder(path: Path) -> "RunRecord | DamagedRun | None":
             return DamagedRun(path, metrics_file, "missing (the record says finished)", data)
         except (Damaged, OSError) as exc:
             return DamagedRun(path, metrics_file, str(exc) if isinstance(exc, Damaged) else
-                              f"unreadable ({exc.strerror or type(exc).__name__})", data)
-        problem = schema.metrics_problem(text, data)
+                              f"unreadable ({getattr(exc, 'strerror', None) or type(exc).__name__})", data)
+        try:
+            problem = schema.metrics_problem(text, data)
+        except Exception as exc:  # a check must never be the traceback it guards against
+            problem = f"cannot be checked ({type(exc).__name__}: {str(exc)[:80]})"
         if problem:
             return DamagedRun(path, metrics_file, problem, data)
     elif data["status"] == "running" and not held(path):
@@ -179,12 +182,6 @@ def read_record(path: Path) -> tuple[RunRecord | None, str | None]:
     if isinstance(found, DamagedRun):
         return None, found.line()
     return found, None
-
-
-def record_problem(record: RunRecord) -> str | None:
-    """What makes ``record`` unusable, as one line naming its file, or None (its folder read again)."""
-    found = read_run_folder(record.path)
-    return found.line() if isinstance(found, DamagedRun) else None
 
 
 def find_runs(results_dir: Path) -> tuple[list[RunRecord], list[DamagedRun]]:

@@ -253,7 +253,10 @@ def metrics_problem(text: bytes, data: dict) -> str | None:
     if duplicated.any():
         first = rows[duplicated].iloc[0]
         return f"subject {first['subject']} has metric {first['metric']} twice"
-    infinite = rows[rows["value"].map(lambda v: math.isinf(v))]
+    # +inf is the best value of an unbounded higher-is-better metric (the PSNR of an exact prediction,
+    # docs/metrics.md); any other infinity is damage
+    best_unbounded = {name for name, info in data["metrics"].items() if info.get("higher_is_better") is True}
+    infinite = rows[rows["value"].map(math.isinf) & ~((rows["value"] > 0) & rows["metric"].isin(best_unbounded))]
     if len(infinite):
         first = infinite.iloc[0]
         return f"{first['metric']} of subject {first['subject']} is {first['value']}, not a finite number"
