@@ -23,7 +23,7 @@ from .engine.checkpoint import derive_seed, seed_everything
 from .engine.allocator import tune_allocator
 from .engine.compile import compile_method
 from .engine.device import resolve_device, resolve_precision
-from .errors import PluginRunError, TrainingDiverged, UserError, file_system_error, plugin_code
+from .errors import PluginError, PluginRunError, TrainingDiverged, UserError, file_system_error, plugin_code
 from .evaluation import predict_volume
 from .method import call_stages, validate_stages
 from .plugins import PluginHost
@@ -34,6 +34,7 @@ from .results.environment import environment
 from .results.identity import run_id_for, run_identity
 from .results.lock import RunLock
 from .results.record import DamagedRun, RunRecord, read_run_folder
+from .results.schema import is_safe_name
 from .run_data import RunData, checked
 from .scoring import EVALUATION_SEED, prediction_path, metric_info, score_record, score_subject, summarise
 
@@ -113,6 +114,10 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
                             config.seed)
     run_id = run_id_for(identity)
     run_dir = results_dir / run_id
+    if not is_safe_name(run_id):  # a plugin's name with "/" or a leading dot must not place a run elsewhere
+        raise PluginError(f"method {method.name!r} on dataset {dataset.name!r} gives the run id {run_id[:80]!r}, "
+                          f"which is not one folder name; the plugin's registered name must not hold / or "
+                          f"start with a dot")
     if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
         raise UserError(f"{run_dir} is not a folder (a link or a file is where this run's folder goes); remove it "
                         f"and run again")

@@ -18,6 +18,7 @@ from typing import Callable
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import torch
 from rich.progress import Progress
 
 from ..data.nifti import load_volume, save_volume
@@ -205,7 +206,7 @@ def external_record(run_id: str, identity: dict, method: ExternalMethod, split: 
         "protocol": protocol.as_dict(),
         "splits": split.splits.as_dict(),
         "metrics": {m.name: metric_info(m, entries[m.name]) for m in applicable},
-        "environment": environment(__import__("torch").device("cpu"), [entry.dist]),
+        "environment": environment(torch.device("cpu"), [entry.dist]),  # where it was scored
         "provenance": {"kind": "external", "description": method.description, "parameters": method.parameters,
                        "imported_from": str(folder.resolve()),
                        "files": {sid: {"file": name, "sha256": digest} for sid, (name, digest) in files.items()}},

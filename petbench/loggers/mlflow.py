@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from ..hookspecs import hookimpl
@@ -77,7 +78,7 @@ def parameters(record) -> dict[str, str]:
     data = record.data
     params: dict[str, str] = {}
     flat("method", data.get("method", {}).get("options") or {}, params)
-    flat("dataset", {k: v for k, v in (data.get("dataset", {}).get("options") or {}).items()}, params)
+    flat("dataset", data.get("dataset", {}).get("options") or {}, params)
     flat("protocol", data.get("protocol") or {}, params)
     params["seed"] = str(data.get("config", {}).get("seed"))
     identity = data.get("identity") or {}
@@ -127,8 +128,6 @@ def epoch_finished(record, stage, epoch, losses, validation):
     from mlflow.entities import Metric
 
     client, run_id = mlflow_run(record)
-    import time
-
     stamp = int(time.time() * 1000)
     values = [Metric(f"{stage}/loss/{name}", float(value), stamp, int(epoch)) for name, value in losses.items()]
     values += [Metric(f"{stage}/validation/{name}", float(value), stamp, int(epoch))
@@ -143,8 +142,6 @@ def run_finished(record):
     from mlflow.entities import Metric, RunTag
 
     client, run_id = mlflow_run(record)
-    import time
-
     stamp = int(time.time() * 1000)
     values = [Metric(f"test/{name}", float(stats["mean"]), stamp, 0) for name, stats in record.summary.items()]
     client.log_batch(run_id, metrics=values, tags=[RunTag("petbench.status", record.status)])
