@@ -146,8 +146,42 @@ def test_a_page_for_one_run(cli, tmp_path):
     assert [row[0] for row in page.tables["leaderboard-table"][1:]] == ["s3pet"]
     provenance = page.tables["provenance-table"]
     assert len(provenance) == 2 and provenance[1][0] == run.run_id
+    assert f"petbench report --results {tmp_path / 'results'} --out {out} --run {run.run_id}" in out.read_text()
     volumes = json.loads(page.scripts["petbench-volumes"])
     assert [c["title"] for c in volumes["subjects"][0]["columns"]] == ["SPET", "LPET", "s3pet"]
+
+
+def test_a_page_for_one_grid(cli, tmp_path):
+    made = table1_results(tmp_path / "results", seeds=(0,), methods=["lpet", "argan", "s3pet"])
+    grids = tmp_path / "results" / ".grids"
+    grids.mkdir()
+    cells = {"a": {"status": "finished", "run_id": made["argan"][0].run_id},
+             "b": {"status": "finished", "run_id": made["s3pet"][0].run_id},
+             "c": {"status": "failed", "run_id": made["lpet"][0].run_id}}  # not finished: left out
+    (grids / "mine.json").write_text(json.dumps({"cells": cells}))
+    out = tmp_path / "grid.html"
+    result = cli("report", "--grid", "mine", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(row[0] for row in Page(out.read_text()).tables["leaderboard-table"][1:]) == ["argan", "s3pet"]
+
+
+def test_marks_of_external_reimplemented_and_variant_records(cli, tmp_path):
+    made = table1_results(tmp_path / "results", seeds=(0,), methods=["lpet", "argan", "semipet", "s3pet"])
+    for record in made["argan"]:  # issue 27: a method's declared provenance and variant note
+        record.data["method"].update(provenance="port", provenance_source="github.com/x/argan", variant_note="2D")
+        record.save()
+    for record in made["semipet"]:  # issue 25: an imported (external) record
+        record.data["provenance"] = {"kind": "external"}
+        record.save()
+    out = tmp_path / "marks.html"
+    assert cli("report", "--out", str(out)).exit_code == 0
+    text = out.read_text()
+    row = {m: re.search(rf'<tr data-method="{m}">(.*?)</tr>', text).group(1) for m in made}
+    badges = {m: re.findall(r'<span class="mark" title="([^"]*)">([^<]*)</span>', r) for m, r in row.items()}
+    assert badges["argan"] == [("re-implementation (port): github.com/x/argan", "re-implementation"),
+                               ("variant: 2D", "variant")]
+    assert [b[1] for b in badges["semipet"]] == ["external"]
+    assert badges["s3pet"] == [] and badges["lpet"] == []
 
 
 @pytest.mark.parametrize("args, fragment", [
