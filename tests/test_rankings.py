@@ -166,9 +166,8 @@ def test_demsars_example_through_the_cli(tmp_path):
     info = json.loads(Image.open(out).info["Description"])
     friedman = info["friedman"]["auc"]
     assert round(friedman["chi2"], 2) == 9.28 and round(friedman["critical_difference"], 2) == 1.25
-    assert [round(friedman["mean_ranks"][m], 3) for m in ["c45", "c45-m", "c45-cf", "c45-m-cf"]] == \
-        [3.143, 2.0, 2.893, 1.964]
-    assert friedman["cliques"] == [["c45-m-cf", "c45-m", "c45-cf", "c45"]]
+    assert [round(friedman["mean_ranks"][m], 3) for m in DEMSAR_METHODS] == [3.143, 2.0, 2.893, 1.964]
+    assert friedman["cliques"] == [["C4.5+m+cf", "C4.5+m", "C4.5+cf", "C4.5"]]  # the methods' display names
     data = json.loads(run("compare", "--metrics", "auc", "--stats", "friedman", "--format", "json").output)
     stats = data["statistics"]["tiny/4"]
     assert round(stats["friedman"]["auc"]["chi2"], 2) == 9.28
@@ -187,10 +186,13 @@ def test_rank_figure_shows_the_bootstrap_rank_shares(cli, grid, tmp_path):
     info = json.loads(image.info["Description"])
     assert info["panels"] == ["psnr", "nmse", "consensus"] and info["resamples"] == 2000
     analysis = analyse(pd.concat([find_frame(grid)]), {"psnr": True, "nmse": False})
+    from petbench.grids.places import display_name
+    names = {r.method: display_name(r) for r in find_records(grid)}  # e.g. s3pet -> S3PET
     for method in METHODS:
-        assert info["ranks"]["psnr"][method]["rank_one"] == pytest.approx(analysis.rank_one(method, "psnr"))
-        assert info["ranks"]["consensus"][method]["rank"] == analysis.rank(method)
-    assert f"s3pet {100 * analysis.rank_one('s3pet'):.0f} %" in result.output
+        shown = info["ranks"]["psnr"][names[method]]
+        assert shown["rank_one"] == pytest.approx(analysis.rank_one(method, "psnr"))
+        assert info["ranks"]["consensus"][names[method]]["rank"] == analysis.rank(method)
+    assert f"{names['s3pet']} {100 * analysis.rank_one('s3pet'):.0f} %" in result.output
 
 
 def find_frame(results):
@@ -248,3 +250,20 @@ def test_generated_tables_keep_pairing_and_rank_shares(seeds, subjects, shift, s
     for _, stat in analysis.summary.iterrows():
         assert stat["ci_low"] - 1e-9 <= stat["ci_high"]
         assert base.min() + min(0, shift) - 1e-6 <= stat["ci_low"] and stat["ci_high"] <= base.max() + max(0, shift) + 1e-6
+
+
+def test_all_pairs_table(cli):
+    result = cli("compare", "--all-pairs", "--metrics", "psnr", "--format", "json")
+    assert result.exit_code == 0, result.output
+    board, pairs = json.loads(result.output)["tables"]
+    assert board["name"] == "leaderboard" and len(pairs["rows"]) == 6  # 4 methods: 6 pairs, Holm over 6
+    cube = numpy_cube()
+    replicates = replicate_means(cube, draw_resample([0, 1], SUBJECTS, 2000, 0))
+    for row in pairs["rows"]:
+        i, j = (sorted(METHODS).index(row["values"][k]) for k in ("method", "other"))
+        order = [METHODS.index(m) for m in sorted(METHODS)]
+        d = replicates[order[i]] - replicates[order[j]]
+        assert [row["values"]["psnr_ci_low"], row["values"]["psnr_ci_high"]] == pytest.approx(
+            list(np.percentile(d, [2.5, 97.5])))
+    markdown = cli("compare", "--all-pairs", "--metrics", "psnr", "--format", "markdown").output
+    assert "| Pair (A − B)" in markdown and "Holm-corrected over the 6 comparisons" in markdown

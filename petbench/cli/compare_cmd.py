@@ -71,7 +71,13 @@ def compare(
     if paper_table is not None:
         from ..grids.tables import build_paper_table, paper_table_model
 
-        show(render(paper_table_model(build_paper_table(records, paper_table, wanted, options)), fmt))
+        built = build_paper_table(records, paper_table, wanted, options)
+        models = [paper_table_model(built)]
+        if all_pairs:
+            from ..tables.pairs import pairs_model
+
+            models.append(pairs_model(built.analysis, {r.key: r.label for r in built.rows}, built.metrics))
+        show(render(models if len(models) > 1 else models[0], fmt))
         return
     from ..grids.places import reference_method
     from ..results.leaderboard import build_leaderboard, leaderboard_model
@@ -88,9 +94,15 @@ def compare(
         if missing:
             raise UserError(f"metric {missing[0]!r} is in no recorded run; recorded: {', '.join(board.metrics) or 'none'}")
     model = leaderboard_model(board)
-    show(render(model, fmt, notes=False))
+    models = [model]
+    if all_pairs:
+        from ..tables.pairs import pairs_model
+
+        models += [pairs_model(analysis, {}, board.metrics, name=f"pairs {dataset} DRF {group_drf}")
+                   for (dataset, group_drf), analysis in board.analyses.items()]
+    show(render(models if len(models) > 1 else model, fmt, notes=False))
     if fmt in ("table", "markdown", "latex"):  # on stderr: a piped table stays a table (csv/json carry the info)
-        for line in model.note_lines():
+        for line in [line for m in models for line in m.note_lines()]:
             typer.echo(f"note: {line}", err=True)
 
 

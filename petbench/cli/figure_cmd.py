@@ -113,6 +113,8 @@ def figure(
         typer.echo(f"wrote {out}: {', '.join(info['metrics'])} against {axis} {', '.join(map(str, info['values']))} "
                    f"for {len(info['methods'])} methods" + (f", {info['reference']} as the reference line"
                                                             if info["reference"] else ""))
+        for warning in info.get("warnings", []):
+            typer.echo(f"note: the CI bands: {warning}", err=True)
         return
     if table not in (1, 2):
         raise UserError("give --table 1 (Figure 3) or --table 2 (Figure 4), or `petbench figure dose`")

@@ -227,7 +227,7 @@ def draw_curves(curves: Curves):
     axes[0][0].legend(fontsize=7)
     band = f"bands: {int(curves.options.level * 100)} % CI\n(paired hierarchical bootstrap over seeds and subjects)"
     if len(curves.seeds) == 1:
-        band += "; one seed: the bands show subject spread only"
+        band += "\none seed: the bands show subject spread only"
     fig.suptitle(f"{curves.describe(options=False)}\nmean over seeds of the mean over test subjects; {band}",
                  fontsize=8)
     return fig, axes[0]

@@ -23,6 +23,7 @@ from ..results.tidy import tidy_frame  # noqa: E402
 from ..statistics import CONSENSUS, Analysis, analyse  # noqa: E402
 from ..tables.cells import StatsOptions, friedman_sentence, metric_title, p_phrase  # noqa: E402
 from .figures import save_png  # noqa: E402
+from .places import display_name  # noqa: E402
 
 
 @dataclass
@@ -61,7 +62,8 @@ def ranking_of(records: list[RunRecord], table: int | None, metrics: list[str] |
     analysis = analyse(frame, {m: info[m]["higher_is_better"] for m in wanted}, resamples=options.resamples,
                        seed=options.seed, level=options.level, alpha=options.alpha)
     dataset, drf = groups[0]
-    return Ranking(analysis, {m: str(m) for m in analysis.methods}, {m: info[m] for m in wanted},
+    names = {r.method: display_name(r) for r in records}
+    return Ranking(analysis, {m: names.get(m, str(m)) for m in analysis.methods}, {m: info[m] for m in wanted},
                    f"{dataset}, DRF {drf}")
 
 
@@ -115,8 +117,8 @@ def cd_figure(records: list[RunRecord], out: Path, *, table: int | None = None, 
                              squeeze=False, layout="constrained")
     for ax, (metric, result) in zip(axes[:, 0], drawable.items()):
         draw_cd(ax, result, ranking.labels, f"{metric_title(metric, ranking.metrics[metric])}: {ranking.describe}")
-    fig.text(0.01, 0.005, "mean rank over test subjects (each subject's mean over seeds), 1 = best; thick bars join "
-             "methods whose mean ranks differ by less than the CD", fontsize=7, color="0.3")
+    fig.text(0.5, 0.005, "mean rank over test subjects (each subject's mean over seeds), 1 = best;\nthick bars join "
+             "methods whose mean ranks differ by less than the CD", fontsize=7, color="0.3", ha="center")
     info = {"figure": "cd", "metrics": list(drawable), "methods": [ranking.labels[m] for m in ranking.analysis.methods],
             "friedman": {m: {**r.as_dict(), "methods": [ranking.labels[x] for x in r.methods],
                              "mean_ranks": {ranking.labels[x]: v for x, v in r.mean_ranks.items()},

@@ -114,7 +114,8 @@ def leaderboard_model(board: Leaderboard) -> TableModel:
         part = board.table[(board.table["dataset"] == dataset) & (board.table["drf"] == drf)]
         for _, line in part.iterrows():
             method = line["method"]
-            row = TableRow(key=f"{dataset}/{drf}/{method}", label=str(method), values=dict(line.items()))
+            row = TableRow(key=f"{dataset}/{drf}/{method}", label=str(method), values=dict(line.items()),
+                           data={"method": method, "dataset": dataset, "drf": drf})
             row.cells["dataset"], row.cells["drf"] = Cell(str(dataset)), Cell(str(drf))
             fill_metric_cells(row, analysis, method, board.metrics, best)
             fill_statistics_cells(row, analysis, method, board.metrics)

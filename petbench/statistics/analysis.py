@@ -96,8 +96,9 @@ def reliability_warnings(summary: pd.DataFrame, comparisons: pd.DataFrame | None
     out = []
     one_seed = sorted({str(m) for m, n in zip(summary["method"], summary["n_seeds"]) if n == 1})
     if one_seed:
-        out.append(f"the CI of {', '.join(one_seed)} rests on one seed: it shows subject-to-subject spread only, "
-                   "not training-to-training spread")
+        every = len(one_seed) == summary["method"].nunique()
+        out.append(f"{'every CI' if every else 'the CI of ' + ', '.join(one_seed)} rests on one seed: it shows "
+                   "subject-to-subject spread only, not training-to-training spread")
     few = summary[(summary["n_subjects"] > 0) & (summary["n_subjects"] < FEW_SUBJECTS)]
     if len(few):
         n = int(few["n_subjects"].min())
@@ -124,14 +125,15 @@ def analyse(frame: pd.DataFrame, directions: dict[str, bool], *, reference=None,
     methods = list(dict.fromkeys(frame["method"]))
     resample = resample_for(frame, resamples, seed)
     summary = summarize(frame)
-    intervals = confidence_intervals(frame, resample, level)
+    cache: dict = {}  # every step reads the same replicates of each metric
+    intervals = confidence_intervals(frame, resample, level, cache)
     summary = summary.merge(intervals[["method", "metric", "ci_low", "ci_high"]], on=["method", "metric"], how="left")
     if reference is not None and reference not in methods:
         reference = None
-    pairs = comparisons(frame, resample, reference=reference, all_pairs=all_pairs, level=level)
+    pairs = comparisons(frame, resample, reference=reference, all_pairs=all_pairs, level=level, cache=cache)
     present = {m: d for m, d in directions.items() if m in set(frame["metric"])}
     ranks = metric_ranks(summary, present)
-    distribution = rank_distribution(frame, resample, present)
+    distribution = rank_distribution(frame, resample, present, cache)
     tests_by_metric = {m: friedman(frame, m, d, alpha) for m, d in present.items()} if tests else {}
     return Analysis(methods=methods, metrics=present, reference=reference, resample=resample, level=level,
                     alpha=alpha, summary=summary, comparisons=pairs, ranks=ranks, rank_distribution=distribution,

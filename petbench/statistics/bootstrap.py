@@ -95,6 +95,20 @@ def replicate_means(cube: np.ndarray, resample: Resample) -> np.ndarray:
     return out
 
 
+def metric_replicates(frame: pd.DataFrame, metric: str, methods: list, resample: Resample,
+                      cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(cube, replicates)`` of ``metric`` (see :func:`value_cube`, :func:`replicate_means`); with a
+    ``cache`` dict, computed once per (metric, methods) for one frame and resample."""
+    key = (metric, tuple(methods))
+    if cache is not None and key in cache:
+        return cache[key]
+    cube = value_cube(frame, metric, methods, resample)
+    result = (cube, replicate_means(cube, resample))
+    if cache is not None:
+        cache[key] = result
+    return result
+
+
 def point_means(cube: np.ndarray) -> np.ndarray:
     """The statistic on the data as observed: mean over seeds of the mean over subjects."""
     with warnings.catch_warnings():
@@ -113,13 +127,13 @@ def percentile_interval(replicates: np.ndarray, level: float = DEFAULT_LEVEL) ->
     return float(low), float(high)
 
 
-def confidence_intervals(frame: pd.DataFrame, resample: Resample, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+def confidence_intervals(frame: pd.DataFrame, resample: Resample, level: float = DEFAULT_LEVEL,
+                         cache: dict | None = None) -> pd.DataFrame:
     """One row per (method, metric): ``mean`` (mean of per-seed means), ``ci_low``, ``ci_high``."""
     methods = list(dict.fromkeys(frame["method"]))
     rows = []
     for metric in dict.fromkeys(frame["metric"]):
-        cube = value_cube(frame, metric, methods, resample)
-        replicates = replicate_means(cube, resample)
+        cube, replicates = metric_replicates(frame, metric, methods, resample, cache)
         point = point_means(cube)
         for i, method in enumerate(methods):
             low, high = percentile_interval(replicates[i], level)

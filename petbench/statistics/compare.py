@@ -13,7 +13,7 @@ from scipy.stats import rankdata, wilcoxon
 from statsmodels.stats.multitest import multipletests
 
 from .aggregate import subject_means
-from .bootstrap import DEFAULT_LEVEL, Resample, percentile_interval, point_means, replicate_means, value_cube
+from .bootstrap import DEFAULT_LEVEL, Resample, metric_replicates, percentile_interval, point_means
 
 COMPARISON_COLUMNS = ["metric", "method", "other", "difference", "ci_low", "ci_high", "n_subjects", "p",
                       "p_holm", "rank_biserial"]
@@ -61,10 +61,16 @@ def wilcoxon_p(x, y) -> float:
     return p
 
 
-def paired_subject_values(frame: pd.DataFrame, metric: str, method, other) -> pd.DataFrame:
+def subject_table(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Subjects × methods of per-subject values (each subject's mean over seeds) of ``metric``."""
+    return subject_means(frame[frame["metric"] == metric]).pivot_table(index="subject", columns="method",
+                                                                       values="value")
+
+
+def paired_subject_values(frame: pd.DataFrame, metric: str, method, other, wide: pd.DataFrame | None = None
+                          ) -> pd.DataFrame:
     """Per-subject values (mean over seeds) of two methods, on the subjects both have."""
-    means = subject_means(frame[(frame["metric"] == metric) & frame["method"].isin([method, other])])
-    wide = means.pivot_table(index="subject", columns="method", values="value")
+    wide = subject_table(frame, metric) if wide is None else wide
     if method not in wide or other not in wide:
         return pd.DataFrame(columns=[method, other])
     return wide[[method, other]].dropna()
@@ -80,7 +86,7 @@ def pairs_of(methods: list, reference=None, all_pairs: bool = False) -> list[tup
 
 
 def comparisons(frame: pd.DataFrame, resample: Resample, *, reference=None, all_pairs: bool = False,
-                level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+                level: float = DEFAULT_LEVEL, cache: dict | None = None) -> pd.DataFrame:
     """One row per (metric, method, other): ``difference`` = mean(method) − mean(other) (means of per-seed
     means) with its paired bootstrap CI (``ci_low``, ``ci_high``; the same resample for both), the
     Wilcoxon ``p`` on per-subject values, ``p_holm`` (Holm over every row returned: one table's family),
@@ -89,13 +95,13 @@ def comparisons(frame: pd.DataFrame, resample: Resample, *, reference=None, all_
     pairs = pairs_of(methods, reference, all_pairs)
     rows = []
     for metric in dict.fromkeys(frame["metric"]):
-        cube = value_cube(frame, metric, methods, resample)
-        replicates = replicate_means(cube, resample)
+        cube, replicates = metric_replicates(frame, metric, methods, resample, cache)
         point = point_means(cube)
+        wide = subject_table(frame, metric) if pairs else None
         for method, other in pairs:
             i, j = methods.index(method), methods.index(other)
             low, high = percentile_interval(replicates[i] - replicates[j], level)
-            paired = paired_subject_values(frame, metric, method, other)
+            paired = paired_subject_values(frame, metric, method, other, wide)
             x, y = paired[method].to_numpy(float), paired[other].to_numpy(float)
             rows.append({"metric": metric, "method": method, "other": other, "difference": float(point[i] - point[j]),
                          "ci_low": low, "ci_high": high, "n_subjects": int(len(paired)), "p": wilcoxon_p(x, y),

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.stats import friedmanchisquare, f as f_distribution, rankdata, studentized_range
 
 from .aggregate import subject_means
-from .bootstrap import Resample, replicate_means, value_cube
+from .bootstrap import Resample, metric_replicates
 
 CONSENSUS = "consensus"
 
@@ -48,14 +48,15 @@ def metric_ranks(summary: pd.DataFrame, directions: dict[str, bool]) -> pd.DataF
     return pd.DataFrame(rows, columns=["method", "metric", "score", "rank"])
 
 
-def rank_distribution(frame: pd.DataFrame, resample: Resample, directions: dict[str, bool]) -> pd.DataFrame:
+def rank_distribution(frame: pd.DataFrame, resample: Resample, directions: dict[str, bool],
+                      cache: dict | None = None) -> pd.DataFrame:
     """The rank of every method in every bootstrap replicate (the shared resample), per metric and for
     the consensus rule: one row per (method, metric, rank) with ``share`` = the fraction of replicates
     in which the method has that rank (rows with share 0 included, so every method has ranks 1..M)."""
     methods = list(dict.fromkeys(frame["method"]))
     per_metric = {}
     for metric in dict.fromkeys(frame["metric"]):
-        replicates = replicate_means(value_cube(frame, metric, methods, resample), resample)  # (M, B)
+        replicates = metric_replicates(frame, metric, methods, resample, cache)[1]  # (M, B)
         per_metric[metric] = ranks_of(replicates.T, directions[metric])  # (B, M)
     if per_metric:
         score = np.mean(np.stack(list(per_metric.values())), axis=0)

@@ -196,7 +196,7 @@ def statistics_notes(model: TableModel, analysis: Analysis, shown: frozenset, la
     parts = []
     if "ci" in shown or "diff" in shown:
         parts.append(f"CI: {analysis.resample.description}")
-    if ("holm" in shown or p_default) and analysis.reference is not None:
+    if ("holm" in shown or p_default) and analysis.reference is not None and len(analysis.comparisons):
         parts.append(f"p: two-sided Wilcoxon signed-rank test against {reference_label} on per-subject values (each "
                      f"subject's mean over seeds), Holm-corrected over the {len(analysis.comparisons)} comparisons "
                      f"of this table; * p < {analysis.alpha:g}")
@@ -208,6 +208,9 @@ def statistics_notes(model: TableModel, analysis: Analysis, shown: frozenset, la
                      "ranks first by that rule")
     if parts:
         model.add_note("statistics", "; ".join(parts) + ".")
+    if shown & {"diff", "holm"} and analysis.reference is None:
+        model.add_note("statistics", "No reference method (none declares table_reference and no --reference was "
+                                     "given): no differences or p-values; name one with --reference METHOD.")
     if "friedman" in shown:
         for metric, result in analysis.friedman.items():
             if result is None:
