@@ -115,6 +115,7 @@ def test_every_missing_piece_is_a_gap_with_its_reason(cli, tmp_path):
     made = table1_results(results, seeds=(0,))
     no_predictions = fake_record(results, "cvtgan", 3, values(3, 0), subjects=SUBJECTS)  # --no-predictions
     (made["semipet"][0].path / "history.jsonl").write_text("{not json\n")             # a damaged history
+    (made["argan"][0].path / "predictions" / "tiny007.nii.gz").write_bytes(b"\x1f\x8bnot a volume")  # damaged
     damaged = results / "broken_run"
     damaged.mkdir()
     (damaged / "run.json").write_text('{"status": "finished", "method": 3}')           # a damaged record
@@ -134,6 +135,10 @@ def test_every_missing_piece_is_a_gap_with_its_reason(cli, tmp_path):
     assert [c["title"] for c in volumes["subjects"][0]["columns"]] == \
         ["SPET", "LPET", "argan", "autocontext", "cvtgan", "cyclegan", "s3pet", "semipet"]
     assert no_predictions.run_id not in {c["run"] for c in volumes["subjects"][0]["columns"]}
+    # the damaged prediction loses its column for that subject only
+    assert "prediction unreadable" in reasons["argan, subject tiny007"]
+    assert [s["id"] for s in volumes["subjects"]] == SUBJECTS
+    assert "argan" not in [c["title"] for c in volumes["subjects"][1]["columns"]]
 
 
 def test_a_page_for_one_run(cli, tmp_path):
@@ -216,6 +221,11 @@ def test_volumes_decode_to_the_quantized_block_means():
                                   np.round(small / scale * 255).astype(np.uint8))
 
 
+def test_non_finite_predictions_are_drawn_as_0_and_full_scale():
+    volume = np.array([[[np.nan, -1.0, 0.5, np.inf, 2.0]]])
+    np.testing.assert_array_equal(decode(encode(volume, 1.0), volume.shape), [[[0, 0, 128, 255, 255]]])
+
+
 def test_lesion_centres_are_the_label_centres_in_page_voxels():
     from petbench.data.subject import LabelMap
 
@@ -238,6 +248,7 @@ def small_results(tmp_path_factory):
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
 
 
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")  # generated names in matplotlib titles
 @settings(max_examples=10, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=TEXT, dataset=TEXT, mark=TEXT)
 def test_record_text_stays_text(small_results, method, dataset, mark):

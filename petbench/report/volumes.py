@@ -81,7 +81,14 @@ def downsample(volume: np.ndarray, size: int) -> tuple[np.ndarray, int]:
     return downscale_local_mean(np.asarray(volume, np.float32), (factor,) * volume.ndim).astype(np.float32), factor
 
 
+def finite_max(volume: np.ndarray) -> float:
+    finite = volume[np.isfinite(volume)]
+    return float(finite.max()) if finite.size else 0.0
+
+
 def encode(volume: np.ndarray, scale: float) -> str:
+    """8-bit ``volume / scale``; NaN and negative values are 0, values above ``scale`` (and +inf) 255."""
+    volume = np.nan_to_num(np.asarray(volume, np.float64), nan=0.0, posinf=scale, neginf=0.0)
     quantized = np.clip(np.rint(np.clip(volume, 0, None) / scale * 255), 0, 255).astype(np.uint8)
     return base64.b64encode(zlib.compress(np.ascontiguousarray(quantized).tobytes(), 9)).decode("ascii")
 
@@ -166,7 +173,15 @@ def subject_entry(sid: str, dataset, drf: int, shown, have, image_size: int, gap
         if sid not in have[title]:
             gaps.append(Gap(f"{title}, subject {sid}", f"run {record.run_id} has no prediction of this subject"))
             continue
-        volume, _ = load_volume(record.path / "predictions" / f"{sid}.nii.gz")
+        try:
+            volume, _ = load_volume(record.path / "predictions" / f"{sid}.nii.gz")
+        except Exception as exc:  # a damaged file loses its column, not the subject
+            gaps.append(Gap(f"{title}, subject {sid}", f"prediction unreadable ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})"))
+            continue
+        if volume.ndim != 3:
+            gaps.append(Gap(f"{title}, subject {sid}", f"prediction has {volume.ndim} dimensions, not 3"))
+            continue
         if reference_shape is not None and volume.shape != reference_shape:
             gaps.append(Gap(f"{title}, subject {sid}", f"prediction has shape {volume.shape}, the dataset's SPET "
                             f"{reference_shape}"))
@@ -178,9 +193,9 @@ def subject_entry(sid: str, dataset, drf: int, shown, have, image_size: int, gap
         volumes.append((title, record.run_id, small))
     if not volumes:
         raise ValueError("no volume of this subject could be read")
-    scale = max(float(np.nanmax(v)) for _, _, v in volumes) or 1.0
+    scale = max(finite_max(v) for _, _, v in volumes) or 1.0
     spet_volume = volumes[0][2] if dataset is not None else None
-    window = float(np.percentile(spet_volume, 99.5)) if spet_volume is not None else scale
+    window = float(np.nanpercentile(spet_volume, 99.5)) if spet_volume is not None else scale
     first = volumes[0][2]
     depth, height, width = first.shape
     start = [int(np.argmax(np.nan_to_num(first).reshape(depth, -1).sum(axis=1))), height // 2, width // 2]
