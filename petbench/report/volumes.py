@@ -116,10 +116,13 @@ def lesion_centres(subject, factor: int) -> list[dict]:
 
 
 def viewer_data(host, columns: list[tuple[str, RunRecord]], wanted: str | None, image_size: int,
-                tick=lambda: None) -> ViewerData:
-    """``columns``: (title, record) per method, in the leaderboard's order, all of one dataset and DRF."""
+                tick=lambda: None, reference: RunRecord | None = None) -> ViewerData:
+    """``columns``: (title, record) per method, in the leaderboard's order, all of one dataset and DRF;
+    ``reference``: a record of that dataset and DRF whose test subjects SPET and LPET show when no
+    method column has predictions (e.g. a page of the low-dose input alone)."""
     result = ViewerData()
-    if not columns:
+    reference = columns[0][1] if columns else reference
+    if reference is None:
         result.gaps.append(Gap("images", "no run to show"))
         return result
     have = {}
@@ -130,10 +133,12 @@ def viewer_data(host, columns: list[tuple[str, RunRecord]], wanted: str | None, 
                                    "--no-predictions, or they were removed); rerun it with --force to see them"))
     shown = [(t, r) for t, r in columns if have[t]]
     result.available = sorted({s for t, _ in shown for s in have[t]})
-    subjects = choose_subjects(result.available, wanted)
-    reference = columns[0][1]
     drf = reference.data["protocol"]["drf"]
     dataset, why = load_dataset(host, reference)
+    if not shown and dataset is not None:  # no prediction to show: the dataset's own volumes still are
+        test = reference.data.get("splits", {}).get("test") if isinstance(reference.data.get("splits"), dict) else None
+        result.available = sorted(s for s in (test or []) if isinstance(s, str) and safe_subject(s))
+    subjects = choose_subjects(result.available, wanted)
     if dataset is None:
         result.gaps.append(Gap("SPET, LPET and error maps", why))
     result.columns = (["SPET", "LPET"] if dataset is not None else []) + [t for t, _ in shown]
