@@ -311,3 +311,41 @@ def test_table1_page_fits_the_size_budget(tmp_path):
     assert len(json.loads(Page(report.html).scripts["petbench-volumes"])["subjects"][0]["columns"]) == 2 + 7
     print(f"Table I page at the defaults: {report.bytes} bytes")
     assert report.bytes <= SIZE_BUDGET_BYTES, report.bytes
+
+
+def test_provenance_names_the_code_and_data_of_each_run(cli, tmp_path):
+    made = table1_results(tmp_path / "results", seeds=(0,), methods=["lpet", "s3pet"])
+    record = made["s3pet"][0]
+    record.data["environment"] = {"petbench": "9.9.9", "plugins": ["petbench-s3pet==1.2.3"], "python": "3.11.7",
+                                  "torch": "2.13.0", "git_commit": "0123abcd", "git_dirty": True}
+    record.data["identity"] = {"dataset": {"fingerprint": {"name": "tiny", "options": {}, "generator_version": 1}}}
+    record.save()
+    out = tmp_path / "provenance.html"
+    assert cli("report", "--out", str(out)).exit_code == 0
+    header, *rows = Page(out.read_text()).tables["provenance-table"]
+    row = dict(zip(header, next(r for r in rows if r[0] == record.run_id)))
+    assert row["git commit"] == "0123abcd (with uncommitted changes)"
+    assert (row["petbench"], row["plugins"]) == ("9.9.9", '["petbench-s3pet==1.2.3"]')
+    assert row["environment"] == "python 3.11.7, torch 2.13.0"
+    import hashlib
+    fingerprint = json.dumps({"name": "tiny", "options": {}, "generator_version": 1}, sort_keys=True)
+    assert row["dataset fingerprint"] == hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
+    assert json.loads(row["protocol"])["n_test"] == 3 and row["seed"] == "0"
+    other = dict(zip(header, next(r for r in rows if r[0] == made["lpet"][0].run_id)))
+    assert other["git commit"] == "not recorded"
+
+
+def test_runs_record_the_git_commit_of_a_work_tree():
+    import subprocess
+
+    import petbench
+    from petbench.results.environment import git_state
+
+    source = pathlib.Path(petbench.__file__).parent
+    head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True)
+    tracked = subprocess.run(["git", "-C", str(source), "ls-files", "--error-unmatch", "__init__.py"],
+                             capture_output=True, text=True)
+    if head.returncode != 0 or tracked.returncode != 0:
+        assert git_state() == {}  # an installed release: nothing claimed
+        return
+    assert git_state()["git_commit"] == head.stdout.strip()
