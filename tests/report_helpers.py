@@ -36,3 +36,29 @@ def table1_results(results: Path, seeds=(0, 1), subjects=SUBJECTS, predictions: 
                 write_history(record.path)
             made.setdefault(method, []).append(record)
     return made
+
+
+def lesion_host():
+    """An isolated host whose ``tiny`` dataset has one cubic lesion (z 3-4, y 4-5, x 4-5), made hot, so that
+    :func:`fake_record`'s records find it (the report needs no method plugin)."""
+    import numpy as np
+
+    from petbench import hookimpl
+    from petbench.data.subject import LabelMap
+    from petbench.testing.toys import TinyDataset, isolated_host
+
+    class Labelled(TinyDataset):
+        def load(self, subject_id, drfs=()):
+            subject = super().load(subject_id, drfs)
+            lesions = np.zeros(subject.spet.shape, np.uint8)
+            lesions[3:5, 4:6, 4:6] = 1
+            subject.spet[lesions == 1] += 5.0
+            subject.labels = {"lesions": LabelMap(lesions, {1: "lesion 1"})}
+            return subject
+
+    @hookimpl
+    def register_datasets(register):
+        register(Labelled)
+
+    import types
+    return isolated_host(types.SimpleNamespace(__name__="lesion_tiny", register_datasets=register_datasets))

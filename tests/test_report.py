@@ -22,6 +22,7 @@ from petbench.cli import create_app  # noqa: E402
 from petbench.report.build import SIZE_BUDGET_BYTES, build_report  # noqa: E402
 from petbench.report.volumes import decode, downsample, encode, lesion_centres  # noqa: E402
 from petbench.results.record import find_records  # noqa: E402
+from petbench.tables.cells import StatsOptions, parse_stats  # noqa: E402
 
 
 @pytest.fixture
@@ -115,6 +116,7 @@ def test_every_missing_piece_is_a_gap_with_its_reason(cli, tmp_path):
     made = table1_results(results, seeds=(0,))
     no_predictions = fake_record(results, "cvtgan", 3, values(3, 0), subjects=SUBJECTS)  # --no-predictions
     (made["semipet"][0].path / "history.jsonl").write_text("{not json\n")             # a damaged history
+    (made["argan"][0].path / "predictions" / "tiny007.nii.gz").write_bytes(b"\x1f\x8bnot a volume")  # damaged
     damaged = results / "broken_run"
     damaged.mkdir()
     (damaged / "run.json").write_text('{"status": "finished", "method": 3}')           # a damaged record
@@ -134,6 +136,10 @@ def test_every_missing_piece_is_a_gap_with_its_reason(cli, tmp_path):
     assert [c["title"] for c in volumes["subjects"][0]["columns"]] == \
         ["SPET", "LPET", "argan", "autocontext", "cvtgan", "cyclegan", "s3pet", "semipet"]
     assert no_predictions.run_id not in {c["run"] for c in volumes["subjects"][0]["columns"]}
+    # the damaged prediction loses its column for that subject only
+    assert "prediction unreadable" in reasons["argan, subject tiny007"]
+    assert [s["id"] for s in volumes["subjects"]] == SUBJECTS
+    assert "argan" not in [c["title"] for c in volumes["subjects"][1]["columns"]]
 
 
 def test_a_page_for_one_run(cli, tmp_path):
@@ -146,8 +152,46 @@ def test_a_page_for_one_run(cli, tmp_path):
     assert [row[0] for row in page.tables["leaderboard-table"][1:]] == ["s3pet"]
     provenance = page.tables["provenance-table"]
     assert len(provenance) == 2 and provenance[1][0] == run.run_id
+    assert f"petbench report --results {tmp_path / 'results'} --out {out} --run {run.run_id}" in out.read_text()
     volumes = json.loads(page.scripts["petbench-volumes"])
     assert [c["title"] for c in volumes["subjects"][0]["columns"]] == ["SPET", "LPET", "s3pet"]
+    # the low-dose input alone: SPET and LPET from the dataset
+    assert cli("report", "--run", made["lpet"][0].run_id, "--out", str(out)).exit_code == 0
+    volumes = json.loads(Page(out.read_text()).scripts["petbench-volumes"])
+    assert [c["title"] for c in volumes["subjects"][0]["columns"]] == ["SPET", "LPET"]
+
+
+def test_a_page_for_one_grid(cli, tmp_path):
+    made = table1_results(tmp_path / "results", seeds=(0,), methods=["lpet", "argan", "s3pet"])
+    grids = tmp_path / "results" / ".grids"
+    grids.mkdir()
+    cells = {"a": {"status": "finished", "run_id": made["argan"][0].run_id},
+             "b": {"status": "finished", "run_id": made["s3pet"][0].run_id},
+             "c": {"status": "failed", "run_id": made["lpet"][0].run_id}}  # not finished: left out
+    (grids / "mine.json").write_text(json.dumps({"cells": cells}))
+    out = tmp_path / "grid.html"
+    result = cli("report", "--grid", "mine", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(row[0] for row in Page(out.read_text()).tables["leaderboard-table"][1:]) == ["argan", "s3pet"]
+
+
+def test_marks_of_external_reimplemented_and_variant_records(cli, tmp_path):
+    made = table1_results(tmp_path / "results", seeds=(0,), methods=["lpet", "argan", "semipet", "s3pet"])
+    for record in made["argan"]:  # issue 27: a method's declared provenance and variant note
+        record.data["method"].update(provenance="port", provenance_source="github.com/x/argan", variant_note="2D")
+        record.save()
+    for record in made["semipet"]:  # issue 25: an imported (external) record
+        record.data["provenance"] = {"kind": "external"}
+        record.save()
+    out = tmp_path / "marks.html"
+    assert cli("report", "--out", str(out)).exit_code == 0
+    text = out.read_text()
+    row = {m: re.search(rf'<tr data-method="{m}">(.*?)</tr>', text).group(1) for m in made}
+    badges = {m: re.findall(r'<span class="mark" title="([^"]*)">([^<]*)</span>', r) for m, r in row.items()}
+    assert badges["argan"] == [("re-implementation (port): github.com/x/argan", "re-implementation"),
+                               ("variant: 2D", "variant")]
+    assert [b[1] for b in badges["semipet"]] == ["external"]
+    assert badges["s3pet"] == [] and badges["lpet"] == []
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -182,6 +226,11 @@ def test_volumes_decode_to_the_quantized_block_means():
                                   np.round(small / scale * 255).astype(np.uint8))
 
 
+def test_non_finite_predictions_are_drawn_as_0_and_full_scale():
+    volume = np.array([[[np.nan, -1.0, 0.5, np.inf, 2.0]]])
+    np.testing.assert_array_equal(decode(encode(volume, 1.0), volume.shape), [[[0, 0, 128, 255, 255]]])
+
+
 def test_lesion_centres_are_the_label_centres_in_page_voxels():
     from petbench.data.subject import LabelMap
 
@@ -201,9 +250,11 @@ def small_results(tmp_path_factory):
     return results
 
 
+PLAIN_PAGES: dict = {}
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
 
 
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")  # generated names in matplotlib titles
 @settings(max_examples=10, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=TEXT, dataset=TEXT, mark=TEXT)
 def test_record_text_stays_text(small_results, method, dataset, mark):
@@ -218,11 +269,14 @@ def test_record_text_stays_text(small_results, method, dataset, mark):
             if record.method == "s3pet":
                 record.data["method"]["name"] = name
                 record.data["method"]["marks"] = marks
-        return build_report(records, host, image_subjects="1", progress=False).html
+        return build_report(records, host, image_subjects="1", progress=False,
+                            options=StatsOptions(shown=parse_stats("ci,holm,rank"), resamples=200)).html
 
     assume(method != "lpet" and dataset != "tiny")  # those would merge rows / find the dataset: another page
     # the plain page's dataset is not installed either, as the generated one is not
-    plain, tricky = Page(page_of("plain", "elsewhere", ["variant"])), Page(page_of(method, dataset, [mark]))
+    if small_results not in PLAIN_PAGES:  # the page to compare with, made once
+        PLAIN_PAGES[small_results] = Page(page_of("plain", "elsewhere", ["variant"]))
+    plain, tricky = PLAIN_PAGES[small_results], Page(page_of(method, dataset, [mark]))
     # rows sort by name, so compare as multisets
     assert Counter(tricky.tags) == Counter(plain.tags)
     assert Counter(tricky.attributes) == Counter(plain.attributes)
@@ -257,3 +311,41 @@ def test_table1_page_fits_the_size_budget(tmp_path):
     assert len(json.loads(Page(report.html).scripts["petbench-volumes"])["subjects"][0]["columns"]) == 2 + 7
     print(f"Table I page at the defaults: {report.bytes} bytes")
     assert report.bytes <= SIZE_BUDGET_BYTES, report.bytes
+
+
+def test_provenance_names_the_code_and_data_of_each_run(cli, tmp_path):
+    made = table1_results(tmp_path / "results", seeds=(0,), methods=["lpet", "s3pet"])
+    record = made["s3pet"][0]
+    record.data["environment"] = {"petbench": "9.9.9", "plugins": ["petbench-s3pet==1.2.3"], "python": "3.11.7",
+                                  "torch": "2.13.0", "git_commit": "0123abcd", "git_dirty": True}
+    record.data["identity"] = {"dataset": {"fingerprint": {"name": "tiny", "options": {}, "generator_version": 1}}}
+    record.save()
+    out = tmp_path / "provenance.html"
+    assert cli("report", "--out", str(out)).exit_code == 0
+    header, *rows = Page(out.read_text()).tables["provenance-table"]
+    row = dict(zip(header, next(r for r in rows if r[0] == record.run_id)))
+    assert row["git commit"] == "0123abcd (with uncommitted changes)"
+    assert (row["petbench"], row["plugins"]) == ("9.9.9", '["petbench-s3pet==1.2.3"]')
+    assert row["environment"] == "python 3.11.7, torch 2.13.0"
+    import hashlib
+    fingerprint = json.dumps({"name": "tiny", "options": {}, "generator_version": 1}, sort_keys=True)
+    assert row["dataset fingerprint"] == hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
+    assert json.loads(row["protocol"])["n_test"] == 3 and row["seed"] == "0"
+    other = dict(zip(header, next(r for r in rows if r[0] == made["lpet"][0].run_id)))
+    assert other["git commit"] == "not recorded"
+
+
+def test_runs_record_the_git_commit_of_a_work_tree():
+    import subprocess
+
+    import petbench
+    from petbench.results.environment import git_state
+
+    source = pathlib.Path(petbench.__file__).parent
+    head = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True)
+    tracked = subprocess.run(["git", "-C", str(source), "ls-files", "--error-unmatch", "__init__.py"],
+                             capture_output=True, text=True)
+    if head.returncode != 0 or tracked.returncode != 0:
+        assert git_state() == {}  # an installed release: nothing claimed
+        return
+    assert git_state()["git_commit"] == head.stdout.strip()

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))  # --import-mode=importlib: make the helpers importable
 from grid_helpers import helper_host  # noqa: E402
-from report_helpers import table1_results  # noqa: E402
+from report_helpers import lesion_host, table1_results  # noqa: E402
 
 from petbench.cli import create_app  # noqa: E402
 
@@ -121,3 +121,24 @@ def test_the_page_in_chromium(browser, report, tmp_path):
     assert problems == [], problems
     assert outside == [], outside
     context.close()
+
+
+def test_jump_to_a_lesion(browser, tmp_path):
+    table1_results(tmp_path / "results", seeds=(0,), methods=["lpet", "s3pet"])
+    out = tmp_path / "lesion.html"
+    result = CliRunner().invoke(create_app(lesion_host()), ["report", "--results", str(tmp_path / "results"),
+                                                            "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = browser.new_page()
+    problems = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(out.as_uri())
+    page.wait_for_selector("#viewer[data-ready='1']", timeout=20000)
+    assert page.eval_on_selector_all("#lesion-select option", "options => options.map((o) => o.textContent)") == \
+        ["jump to a lesion…", "lesion 1 (z 3, y 4, x 4)"]  # the centre (3.5, 4.5, 4.5), in whole voxels
+    before = canvas_pixels(page)
+    page.select_option("#lesion-select", "0")
+    assert [page.text_content(f"#slice-{axis}-label") for axis in "zyx"] == ["3 / 7", "4 / 15", "4 / 15"]
+    assert page.input_value("#zoom") == "4" and canvas_pixels(page) != before
+    assert problems == []
+    page.close()

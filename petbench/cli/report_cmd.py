@@ -14,6 +14,7 @@ from ..runner import DEFAULT_RESULTS
 
 
 def report(
+    ctx: typer.Context,
     results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of run records."),
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="The HTML file to write (one self-contained "
                              "file that opens from disk with no network)."),
@@ -74,7 +75,7 @@ def report(
     for method, run_ids in pooled_setups(records).items():
         typer.echo(f"note: the {method!r} row pools runs with different settings ({', '.join(run_ids)})", err=True)
     wanted_metrics = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
-    command = "petbench report " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 1 else "petbench report"
+    command = command_line(ctx)
     page = build_report(records, get_host(), problems=problems, metrics=wanted_metrics, options=options,
                         image_subjects=image_subjects,
                         image_size=image_size, title=title, command=command, progress=sys.stderr.isatty())
@@ -87,6 +88,19 @@ def report(
     if page.bytes > SIZE_BUDGET_BYTES:
         typer.echo(f"note: the page is larger than the {SIZE_BUDGET_BYTES // 1024 // 1024} MB budget; fewer "
                    "--image-subjects or a smaller --image-size make it smaller", err=True)
+
+
+def command_line(ctx) -> str:
+    """The command as it would be typed again: every option that differs from its default."""
+    parts = ["petbench", "report"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default or value == []:
+            continue
+        flag = param.opts[0] if param.opts[0].startswith("--") else param.opts[-1]
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            parts += [flag] if value is True else [flag, shlex.quote(str(item))]
+    return " ".join(parts)
 
 
 def warn(line: str) -> None:

@@ -49,14 +49,16 @@ def error_lut() -> list[list[int]]:
     return [[int(round(255 * c)) for c in colour[:3]] for colour in colours]
 
 
-def image_columns(records: list[RunRecord], order: list[tuple]) -> tuple[list[tuple[str, RunRecord]], tuple | None]:
+def image_columns(records: list[RunRecord], order: list[tuple]) -> tuple[list[tuple[str, RunRecord]], tuple | None,
+                                                                        RunRecord | None]:
     """One record per method of the leaderboard's first (dataset, DRF): its smallest seed with
     predictions (else its smallest seed: the viewer says it has none)."""
     from ..grids.spec import INPUT_METHOD
 
     if not order:
-        return [], None
+        return [], None, None
     group = order[0][:2]
+    reference = next((r for r in records if (r.dataset, r.data["protocol"]["drf"]) == group), None)
     columns = []
     for dataset, drf, method in order:
         if (dataset, drf) != group or method == INPUT_METHOD:  # the input is the LPET column
@@ -65,7 +67,7 @@ def image_columns(records: list[RunRecord], order: list[tuple]) -> tuple[list[tu
                       key=lambda r: (not any((r.path / "predictions").glob("*.nii.gz")), r.data["config"]["seed"]))
         if mine:
             columns.append((method, mine[0]))
-    return columns, group
+    return columns, group, reference
 
 
 def build_report(records: list[RunRecord], host, *, problems: list[str] | None = None, metrics: list[str] | None = None,
@@ -110,9 +112,9 @@ def build_report(records: list[RunRecord], host, *, problems: list[str] | None =
         step("images")
 
         images = Section("images", "Images")
-        columns, group = image_columns(records, order)
+        columns, group, reference = image_columns(records, order)
         data = viewer_data(host, columns, image_subjects, image_size,
-                           tick=lambda: bar.update(task, description="report: images"))
+                           tick=lambda: bar.update(task, description="report: images"), reference=reference)
         if group is not None and len({o[:2] for o in order}) > 1:
             images.gap("images of other datasets and DRFs", f"the viewer shows {group[0]} at DRF {group[1]}; build a "
                        "page per setting with --dataset/--drf to see the others")
@@ -121,6 +123,8 @@ def build_report(records: list[RunRecord], host, *, problems: list[str] | None =
                        f'{len(data.subjects)} of {len(data.available)} predicted test subjects in this page '
                        f'({esc(", ".join(s["id"] for s in data.subjects))}); choose others with --image-subjects.</p>')
             images.add(viewer_html({"subjects": data.subjects, "error_lut": error_lut()}))
+        elif data.available:
+            images.gap("images", f"no subject chosen (--image-subjects {image_subjects})")
         images.gaps += data.gaps
         sections.append(images)
         step("training curves")

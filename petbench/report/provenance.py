@@ -38,7 +38,7 @@ def run_row(record: RunRecord) -> dict[str, str]:
     return {
         "run": record.run_id,
         "method": f"{record.method} ({text(method.get('dist') or method.get('plugin'))})",
-        "dataset": f"{record.dataset} {text(dataset.get('options'))}",
+        "dataset": record.dataset + (f" {text(dataset['options'])}" if dataset.get("options") else ""),
         "dataset fingerprint": short_hash(fingerprint) if fingerprint is not None else NOT_RECORDED,
         "protocol": text(data.get("protocol")),
         "seed": text(config.get("seed")),

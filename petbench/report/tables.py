@@ -43,30 +43,40 @@ class HtmlTable:
     row_methods: list[str] = field(default_factory=list)
 
 
-def marks_of(record: RunRecord) -> list[str]:
-    """What a record says about where its numbers come from: ``external`` (imported predictions),
-    ``merged``, and the method's own marks (``variant``, ``re-implementation``) when it declares them."""
+def marks_of(record: RunRecord) -> list[Badge]:
+    """What a record says about where its numbers come from: ``external`` (imported predictions, issue 25's
+    ``provenance.kind``), ``merged``, ``re-implementation`` (the method's declared ``provenance`` is not the
+    authors' code, issue 27), ``variant`` (its ``variant_note``), and any ``marks`` a method stores itself."""
     data = record.data
-    marks: list[str] = []
+    method = data.get("method") if isinstance(data.get("method"), dict) else {}
+    found: dict[str, str] = {}
     provenance = data.get("provenance")
-    if isinstance(provenance, dict):
-        kind = provenance.get("kind")
-        if isinstance(kind, str) and kind in ("external", "merged"):
-            marks.append(kind)
-    declared = data.get("method", {}).get("marks")
-    if isinstance(declared, dict):
-        declared = [name for name, on in declared.items() if on]
-    if isinstance(declared, (list, tuple)):
-        marks += [m for m in declared if isinstance(m, str) and m and m not in marks]
-    return marks
+    kind = provenance.get("kind") if isinstance(provenance, dict) else None
+    if kind in ("external", "merged") or method.get("external") is True:
+        found["external" if kind != "merged" else "merged"] = MARK_TITLES["external" if kind != "merged" else "merged"]
+    declared = method.get("provenance")
+    if isinstance(declared, str) and declared in ("port", "reconstruction", "library"):
+        source = method.get("provenance_source")
+        found["re-implementation"] = f"re-implementation ({declared})" + (f": {source}" if isinstance(source, str) else "")
+    if isinstance(method.get("variant_note"), str) and method["variant_note"]:
+        found["variant"] = f"variant: {method['variant_note']}"
+    marks = method.get("marks")
+    if isinstance(marks, dict):
+        marks = [name for name, on in marks.items() if on]
+    if isinstance(marks, (list, tuple)):
+        for mark in marks:
+            if isinstance(mark, str) and mark:
+                found.setdefault(mark, MARK_TITLES.get(mark, mark))
+    return [Badge(text, title) for text, title in found.items()]
 
 
-def method_marks(records: list[RunRecord]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
+def method_marks(records: list[RunRecord]) -> dict[str, list[Badge]]:
+    found: dict[str, dict[str, Badge]] = {}
     for record in records:
-        entry = found.setdefault(record.method, [])
-        entry += [m for m in marks_of(record) if m not in entry]
-    return found
+        entry = found.setdefault(record.method, {})
+        for badge in marks_of(record):
+            entry.setdefault(badge.text, badge)
+    return {method: list(badges.values()) for method, badges in found.items()}
 
 
 def sort_key(value) -> float | str | None:
@@ -102,8 +112,8 @@ def html_table(model: TableModel, title: str, records: list[RunRecord], method_o
             sorts.append(sort_key(cell.value) if cell is not None else None)
         method = method_of(row)
         row_badges = [Badge(m.symbol, f"{m.kind}: {m.note}") for m in row.marks]
-        named = {m.kind for m in row.marks}
-        row_badges += [Badge(m, MARK_TITLES.get(m, m)) for m in marks.get(method, []) if m not in named]
+        named = {m.kind.replace("-", "") for m in row.marks}  # the model's "reimplementation" is our "re-implementation"
+        row_badges += [b for b in marks.get(method, []) if b.text.replace("-", "") not in named]
         rows.append(texts)
         best.append(bolds)
         keys.append(sorts)

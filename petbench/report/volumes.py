@@ -81,7 +81,14 @@ def downsample(volume: np.ndarray, size: int) -> tuple[np.ndarray, int]:
     return downscale_local_mean(np.asarray(volume, np.float32), (factor,) * volume.ndim).astype(np.float32), factor
 
 
+def finite_max(volume: np.ndarray) -> float:
+    finite = volume[np.isfinite(volume)]
+    return float(finite.max()) if finite.size else 0.0
+
+
 def encode(volume: np.ndarray, scale: float) -> str:
+    """8-bit ``volume / scale``; NaN and negative values are 0, values above ``scale`` (and +inf) 255."""
+    volume = np.nan_to_num(np.asarray(volume, np.float64), nan=0.0, posinf=scale, neginf=0.0)
     quantized = np.clip(np.rint(np.clip(volume, 0, None) / scale * 255), 0, 255).astype(np.uint8)
     return base64.b64encode(zlib.compress(np.ascontiguousarray(quantized).tobytes(), 9)).decode("ascii")
 
@@ -109,10 +116,13 @@ def lesion_centres(subject, factor: int) -> list[dict]:
 
 
 def viewer_data(host, columns: list[tuple[str, RunRecord]], wanted: str | None, image_size: int,
-                tick=lambda: None) -> ViewerData:
-    """``columns``: (title, record) per method, in the leaderboard's order, all of one dataset and DRF."""
+                tick=lambda: None, reference: RunRecord | None = None) -> ViewerData:
+    """``columns``: (title, record) per method, in the leaderboard's order, all of one dataset and DRF;
+    ``reference``: a record of that dataset and DRF whose test subjects SPET and LPET show when no
+    method column has predictions (e.g. a page of the low-dose input alone)."""
     result = ViewerData()
-    if not columns:
+    reference = columns[0][1] if columns else reference
+    if reference is None:
         result.gaps.append(Gap("images", "no run to show"))
         return result
     have = {}
@@ -123,10 +133,12 @@ def viewer_data(host, columns: list[tuple[str, RunRecord]], wanted: str | None, 
                                    "--no-predictions, or they were removed); rerun it with --force to see them"))
     shown = [(t, r) for t, r in columns if have[t]]
     result.available = sorted({s for t, _ in shown for s in have[t]})
-    subjects = choose_subjects(result.available, wanted)
-    reference = columns[0][1]
     drf = reference.data["protocol"]["drf"]
     dataset, why = load_dataset(host, reference)
+    if not shown and dataset is not None:  # no prediction to show: the dataset's own volumes still are
+        test = reference.data.get("splits", {}).get("test") if isinstance(reference.data.get("splits"), dict) else None
+        result.available = sorted(s for s in (test or []) if isinstance(s, str) and safe_subject(s))
+    subjects = choose_subjects(result.available, wanted)
     if dataset is None:
         result.gaps.append(Gap("SPET, LPET and error maps", why))
     result.columns = (["SPET", "LPET"] if dataset is not None else []) + [t for t, _ in shown]
@@ -166,7 +178,15 @@ def subject_entry(sid: str, dataset, drf: int, shown, have, image_size: int, gap
         if sid not in have[title]:
             gaps.append(Gap(f"{title}, subject {sid}", f"run {record.run_id} has no prediction of this subject"))
             continue
-        volume, _ = load_volume(record.path / "predictions" / f"{sid}.nii.gz")
+        try:
+            volume, _ = load_volume(record.path / "predictions" / f"{sid}.nii.gz")
+        except Exception as exc:  # a damaged file loses its column, not the subject
+            gaps.append(Gap(f"{title}, subject {sid}", f"prediction unreadable ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})"))
+            continue
+        if volume.ndim != 3:
+            gaps.append(Gap(f"{title}, subject {sid}", f"prediction has {volume.ndim} dimensions, not 3"))
+            continue
         if reference_shape is not None and volume.shape != reference_shape:
             gaps.append(Gap(f"{title}, subject {sid}", f"prediction has shape {volume.shape}, the dataset's SPET "
                             f"{reference_shape}"))
@@ -178,9 +198,9 @@ def subject_entry(sid: str, dataset, drf: int, shown, have, image_size: int, gap
         volumes.append((title, record.run_id, small))
     if not volumes:
         raise ValueError("no volume of this subject could be read")
-    scale = max(float(np.nanmax(v)) for _, _, v in volumes) or 1.0
+    scale = max(finite_max(v) for _, _, v in volumes) or 1.0
     spet_volume = volumes[0][2] if dataset is not None else None
-    window = float(np.percentile(spet_volume, 99.5)) if spet_volume is not None else scale
+    window = float(np.nanpercentile(spet_volume, 99.5)) if spet_volume is not None else scale
     first = volumes[0][2]
     depth, height, width = first.shape
     start = [int(np.argmax(np.nan_to_num(first).reshape(depth, -1).sum(axis=1))), height // 2, width // 2]
