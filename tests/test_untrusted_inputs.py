@@ -429,12 +429,17 @@ def test_the_host_checks_a_plugins_run_constraint_before_any_record(tmp_path):
     def register(register):
         register(SliceBound)
 
+    from petbench.plugins import set_host
+
     host = isolated_host(TOY_PLUGIN, types.SimpleNamespace(__name__="third-party", register_methods=register))
     argv = [a if a != "tiny-cnn" else "slice-bound" for a in RUN]
-    error = assert_one_error(invoke(host, argv + ["-o", "width=64"], tmp_path / "results"))
-    assert "width=64 is wider than the 8-pixel slices" in error
-    assert not list(tmp_path.rglob("run.json"))
-    assert invoke(host, argv + ["-o", "width=8"], tmp_path / "results").exit_code == 0
+    try:
+        error = assert_one_error(invoke(host, argv + ["-o", "width=64"], tmp_path / "results"))
+        assert "width=64 is wider than the 8-pixel slices" in error
+        assert not list(tmp_path.rglob("run.json"))
+        assert invoke(host, argv + ["-o", "width=8"], tmp_path / "results").exit_code == 0
+    finally:
+        set_host(None)  # create_app made it the CLI's host: later tests get the default one again
 
 
 def test_a_rerun_rebuilds_a_damaged_metrics_file_and_says_so(host, tmp_path):
