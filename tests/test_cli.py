@@ -103,7 +103,7 @@ def test_compare_notes_a_row_that_pools_different_settings(cli):
     (["run", "--method", "lpet", "--dataset", "nope"], ["unknown dataset 'nope'"]),
     (["run", "--method", "tiny-cnn", "--dataset", "tiny", "-o", "epochz=2"], ["option of method", "epochs"]),
     (["run", "--method", "tiny-cnn", "--dataset", "tiny", "-o", "epochs"], ["key=value"]),
-    (["run", "--method", "tiny-cnn", "--dataset", "tiny", "-o", "epochs=abc"], ["epochs='abc'"]),
+    (["run", "--method", "tiny-cnn", "--dataset", "tiny", "-o", "epochs=abc"], ["option epochs must be an integer, not 'abc'"]),
     (["run", "--method", "lpet", "--dataset", "tiny", "--preset", "fast"], ["unknown preset 'fast'"]),
     (["run", "--method", "lpet", "--dataset", "tiny", "--device", "tpu"], ["--device 'tpu'"]),
     (["run", "--method", "lpet", "--dataset", "tiny", "--drf", "3"], ["no DRF 3"]),

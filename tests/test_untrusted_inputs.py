@@ -299,7 +299,8 @@ def test_a_link_leaving_the_run_folder_is_not_followed(tmp_path):
     assert isinstance(found, DamagedRun) and "outside" in found.reason
 
 
-@pytest.mark.parametrize("where", [".locks-a-file", "run-folder-a-file", "run-json-a-folder"])
+@pytest.mark.parametrize("where", [".locks-a-file", ".locks-a-link", "lock-a-link", "run-folder-a-file",
+                                   "run-json-a-folder"])
 def test_the_wrong_kind_of_file_is_one_error_line(where, host, tmp_path):
     results = tmp_path / "results"
     first = invoke(host, LPET, results)
@@ -309,6 +310,16 @@ def test_the_wrong_kind_of_file_is_one_error_line(where, host, tmp_path):
         import shutil
         shutil.rmtree(results / ".locks")
         (results / ".locks").write_text("x")
+    elif where == ".locks-a-link":
+        import shutil
+        shutil.rmtree(results / ".locks")
+        (tmp_path / "elsewhere").mkdir()
+        (results / ".locks").symlink_to(tmp_path / "elsewhere")
+    elif where == "lock-a-link":
+        (lock,) = (results / ".locks").iterdir()
+        lock.unlink()
+        (tmp_path / "victim").write_text("keep me")
+        lock.symlink_to(tmp_path / "victim")
     elif where == "run-folder-a-file":
         import shutil
         shutil.rmtree(run_dir)
@@ -318,6 +329,8 @@ def test_the_wrong_kind_of_file_is_one_error_line(where, host, tmp_path):
         (run_dir / "run.json").mkdir()
     error = assert_one_error(invoke(host, LPET + ["--force"], results))
     assert str(results) in error
+    assert not (tmp_path / "elsewhere").exists() or not list((tmp_path / "elsewhere").iterdir())
+    assert not (tmp_path / "victim").exists() or (tmp_path / "victim").read_text() == "keep me"
 
 
 def test_a_damaged_grid_state_is_named_and_rebuilt(host, tmp_path):
@@ -429,12 +442,17 @@ def test_the_host_checks_a_plugins_run_constraint_before_any_record(tmp_path):
     def register(register):
         register(SliceBound)
 
+    from petbench.plugins import set_host
+
     host = isolated_host(TOY_PLUGIN, types.SimpleNamespace(__name__="third-party", register_methods=register))
     argv = [a if a != "tiny-cnn" else "slice-bound" for a in RUN]
-    error = assert_one_error(invoke(host, argv + ["-o", "width=64"], tmp_path / "results"))
-    assert "width=64 is wider than the 8-pixel slices" in error
-    assert not list(tmp_path.rglob("run.json"))
-    assert invoke(host, argv + ["-o", "width=8"], tmp_path / "results").exit_code == 0
+    try:
+        error = assert_one_error(invoke(host, argv + ["-o", "width=64"], tmp_path / "results"))
+        assert "width=64 is wider than the 8-pixel slices" in error
+        assert not list(tmp_path.rglob("run.json"))
+        assert invoke(host, argv + ["-o", "width=8"], tmp_path / "results").exit_code == 0
+    finally:
+        set_host(None)  # create_app made it the CLI's host: later tests get the default one again
 
 
 def test_a_rerun_rebuilds_a_damaged_metrics_file_and_says_so(host, tmp_path):
@@ -468,3 +486,18 @@ def test_a_conversion_cache_entry_that_does_not_fit_its_key_is_rebuilt(tmp_path)
     data = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps({**data, "shape": "4x4x4"}))
     assert cache.get_volume(one) is None and not sidecar.exists()
+
+
+def test_a_running_record_that_no_process_holds_reads_as_interrupted(tmp_path):
+    from petbench.results.lock import RunLock
+
+    record = fake_record(tmp_path / "results", "lpet", 0, {"psnr": [30.0, 31.0]})
+    record.data["status"] = "running"
+    record.save()
+    assert read_run_folder(record.path).status == "interrupted"  # its writer is gone (killed, or a full disk)
+    with RunLock(tmp_path / "results", record.run_id):
+        import subprocess
+        code = ("import sys; from petbench.results.record import read_run_folder; "
+                f"print(read_run_folder({str(record.path)!r}).status)")
+        seen = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert seen.strip() == "running"  # held by a live process: it is running

@@ -23,6 +23,7 @@ from grid_helpers import fake_record  # noqa: E402
 from petbench.cli import create_app  # noqa: E402
 from petbench.errors import UserError  # noqa: E402
 from petbench.grids.run_grid import GridState  # noqa: E402
+from petbench.plugins import set_host  # noqa: E402
 from petbench.grids.spec import GridSpec, TOML_KEYS, grid_from_dict, load_toml_grid  # noqa: E402
 from petbench.options import (Constraint, at_least, between, parse_assignments, parse_value,  # noqa: E402
                               resolve_options)
@@ -73,7 +74,7 @@ def test_an_option_from_text_is_its_type_in_range_or_one_user_error(key, text):
         assert text.strip().lower() not in {"true", "false"}
     elif isinstance(default, list):
         assert isinstance(value, list) and not isinstance(value, dict)
-        assert all(type(v) in (int, float) and math.isfinite(v) for v in value)
+        assert all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in value)
         if key == "betas":
             assert len(value) == 2 and all(0 <= v < 1 for v in value)
     elif isinstance(default, dict):
@@ -346,4 +347,5 @@ def test_compare_and_score_on_a_damaged_record_name_it_and_write_nothing_outside
         new = set(root.rglob("*")) - before
         assert all(results in p.parents for p in new), new
     finally:
+        set_host(None)  # create_app made it the CLI's host: later tests get the default one again
         shutil.rmtree(root)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -124,7 +125,15 @@ def read_run_folder(path: Path) -> "RunRecord | DamagedRun | None":
     record's metrics file is checked against its test split and metric list
     (:func:`petbench.results.schema.metrics_problem`). A ``running`` record that no live process holds
     (its writer was killed, or hit a full disk) reads as ``interrupted``."""
-    path = Path(path)
+    found = read_once(Path(path))
+    if isinstance(found, DamagedRun) and found.reason.startswith(schema.SEAL_MISMATCH):
+        # a writer replaces metrics.csv, then run.json: read again once it may have finished
+        time.sleep(0.2)
+        found = read_once(Path(path))
+    return found
+
+
+def read_once(path: Path) -> "RunRecord | DamagedRun | None":
     run_file = path / RUN_FILE
     try:
         if path.is_symlink() or not path.is_dir():

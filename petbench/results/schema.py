@@ -32,6 +32,7 @@ SAFE_NAME = r"^[^/\\\x00-\x1f.\-][^/\x00-\x1f]*$"
 SAFE = re.compile(SAFE_NAME)
 SEED_MAX = 2**32 - 1
 STATUSES = ("running", "finished", "failed", "interrupted")
+SEAL_MISMATCH = "differs from the file its run.json describes"
 #: The columns of ``metrics.csv``, in order.
 METRIC_COLUMNS = ("subject", "metric", "value")
 
@@ -262,7 +263,7 @@ def metrics_problem(text: bytes, data: dict) -> str | None:
         return f"{first['metric']} of subject {first['subject']} is {first['value']}, not a finite number"
     stored = data.get("metrics_file")
     if stored is not None and seal(text)["sha256"] != stored["sha256"]:
-        return "differs from the file its run.json describes (changed after the run, or a copy of another run's)"
+        return SEAL_MISMATCH + " (changed after the run, or a copy of another run's)"
     return None
 
 
