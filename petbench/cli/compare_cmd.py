@@ -57,6 +57,19 @@ def compare(
     show(render(board, fmt))
     if fmt in ("table", "markdown", "latex"):  # on stderr: a piped table stays a table (csv/json carry the info)
         typer.echo(f"note: metrics: {conventions_line(board.metrics)}", err=True)
+        for line in leaderboard_notes(records):
+            typer.echo(f"note: {line}", err=True)
+
+
+def leaderboard_notes(records) -> list[str]:
+    """What each leaderboard row ran (petbench.grids.table_notes), its rows named by method; the marks
+    go with the footnotes, as the board's method column stays the plain name."""
+    from ..grids.table_notes import table_notes
+
+    by_method: dict[str, list] = {}
+    for record in records:
+        by_method.setdefault(record.method, []).append(record)
+    return table_notes([(name, name, recs) for name, recs in by_method.items()]).lines
 
 
 def show(output) -> None:

@@ -33,6 +33,7 @@ from ..results.formats import FORMATS, LATEX_ESCAPES
 from ..results.leaderboard import conventions_line
 from ..results.record import RunRecord
 from .places import in_table, position, reference_method, table_label
+from .table_notes import table_notes
 
 DEFAULT_METRICS = ("psnr", "ssim", "nmse")
 ROMAN = {1: "I", 2: "II"}
@@ -63,6 +64,7 @@ class PaperTable:
     reference: str | None  # key of the reference row (the method declaring table_reference), when present
     components: list[str] = field(default_factory=list)
     reference_method: str | None = None
+    footnotes: list[str] = field(default_factory=list)  # what the rows ran (petbench.grids.table_notes)
 
     @property
     def reference_label(self) -> str | None:
@@ -221,6 +223,9 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
                 "best": False,
             }
         rows.append(row)
+    notes = table_notes([(row.key, row.label, keys[row.key]["records"]) for row in rows])
+    for row in rows:
+        row.label += notes.marks.get(row.key, "")
     for metric in wanted:
         higher = metric_info[metric]["higher_is_better"]
         means = [r.stats[metric]["mean"] for r in rows if not math.isnan(r.stats[metric]["mean"])]
@@ -233,7 +238,8 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
                       drf=first.data["protocol"]["drf"], protocol=first.data["protocol"],
                       seeds=sorted({r.data["config"]["seed"] for r in records}),
                       metrics={m: metric_info[m] for m in wanted}, rows=rows, reference=reference,
-                      components=components, reference_method=chosen_reference if reference else None)
+                      components=components, reference_method=chosen_reference if reference else None,
+                      footnotes=notes.lines)
 
 
 def wilcoxon_p(tidy: pd.DataFrame, key: str, reference: str, metric: str) -> float | None:
@@ -348,7 +354,9 @@ def render_latex(table: PaperTable) -> str:
         return (cell.replace("\0B", r"\textbf{").replace("\0E", "}").replace("\0C", r"\checkmark")
                 .replace("\0P", r"$\pm$").replace("\0S", r"{\scriptsize ").replace("\0T", "}")
                 .replace("\0U", r"$\uparrow$").replace("\0D", r"$\downarrow$").replace("<", r"$<$")
-                .replace("±", r"$\pm$").replace("–", "--").replace("×", r"$\times$"))
+                .replace("±", r"$\pm$").replace("–", "--").replace("×", r"$\times$")
+                .replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$").replace("§", r"\S{}")
+                .replace("¶", r"\P{}").replace("‖", r"$^\|$"))
 
     align = "l" + "c" * (len(header) - 1)
     lines = [
@@ -356,7 +364,7 @@ def render_latex(table: PaperTable) -> str:
         + (r" (\checkmark needs \usepackage{amssymb})" if table.number == 2 else ""),
         r"\begin{table}[t]",
         r"\centering",
-        r"\caption{" + tex(table.caption) + " " + tex(table.note) + "}",
+        r"\caption{" + " ".join(tex(t) for t in (table.caption, table.note, *table.footnotes)) + "}",
         r"\label{tab:petbench-table" + str(table.number) + "}",
         r"\begin{tabular}{" + align + "}",
         r"\hline",
@@ -404,18 +412,18 @@ def render_paper_table(table: PaperTable, fmt: str):
                 "dataset_options": table.dataset_options, "drf": table.drf, "protocol": table.protocol,
                 "seeds": table.seeds, "metrics": table.metrics,
                 "reference": table.reference_method,
-                "components": table.components,
+                "components": table.components, "footnotes": table.footnotes,
                 "rows": [{"method": r.method, "label": r.label, "parameters": r.parameters, "runs": r.runs,
                           "seeds": r.seeds, "components": r.components, "metrics": r.stats} for r in table.rows]}
         return json.dumps(clean(data), indent=2, default=str)
     if fmt == "markdown":
         header, rows = text_cells(table)
         body = tabulate(rows, headers=header, tablefmt="github", disable_numparse=True)
-        return f"{table.caption}\n\n{body}\n\n{table.note}"
+        return "\n\n".join([table.caption, body, table.note, *table.footnotes])
     if fmt == "latex":
         return render_latex(table)
     header, rows = text_cells(table, bold=("", ""))
-    rich_table = Table(title=table.caption, caption=table.note)
+    rich_table = Table(title=table.caption, caption="\n".join([table.note, *table.footnotes]))
     for title in header:
         rich_table.add_column(Text(title))
     for row, paper_row in zip(rows, table.rows):
