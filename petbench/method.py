@@ -208,6 +208,13 @@ class Method:
         """Modules that :meth:`predict` uses (counted as the method's parameters)."""
         return list(self.nets.keys())
 
+    def fitted_parameters(self) -> dict[str, Any]:
+        """What the method fitted from its training data besides network weights (e.g. a filter's width
+        and the search that chose it), as JSON-ready values; the host stores it in the run record as
+        ``method.fitted`` after training. Keep what it reports in ``nets`` (e.g. a buffer), so that a
+        resumed or reused stage reports the same."""
+        return {}
+
     def parameter_count(self) -> int:
         return sum(p.numel() for name in self.inference_modules() for p in self.nets[name].parameters())
 

@@ -283,6 +283,10 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
             record.data["validation"] = selection.summary()
             record.save()
 
+    with blame("method", method.name, "fitted_parameters()"):
+        fitted = fitted_of(method)
+    if fitted:
+        record.data["method"]["fitted"] = fitted
     started = time.perf_counter()
     seed_everything(derive_seed(config.seed, EVALUATION_SEED))  # a resumed run predicts from the same RNG state
     rows = []
@@ -377,6 +381,17 @@ def method_extras(method) -> dict:
     if getattr(method, "efficiency_place", None) is not None:
         extras["efficiency_place"] = method.efficiency_place
     return extras
+
+
+def fitted_of(method) -> dict:
+    """``method.fitted_parameters()`` as plain JSON data (a method written before the hook has none)."""
+    import json
+
+    report = getattr(method, "fitted_parameters", None)
+    values = report() if callable(report) else {}
+    if not isinstance(values, dict):
+        raise TypeError(f"fitted_parameters() returned {type(values).__name__}, not a dict")
+    return json.loads(json.dumps(values, default=float))
 
 
 def preset_differences(method, preset: str | None) -> dict:

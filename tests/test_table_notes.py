@@ -175,3 +175,13 @@ def test_compare_prints_what_each_row_ran(tmp_path):
     assert result.exit_code == 0, result.output
     assert "note: † cyc: no norm layers" in result.output
     assert "note: Implementations: a port of published code: cyc (upstream/repo)." in result.output
+
+
+def test_the_options_line_states_what_a_method_fitted(tmp_path):
+    runs = [fake_record(tmp_path, "g", seed, VALUES, extras={**extras(label="G", differences={}),
+                                                              "fitted": {"sigma": sigma, "unit": "px", "search": {}}})
+            for seed, sigma in ((0, 1.19), (1, 1.31))]
+    assert table_notes([("g", "G", runs)]).options == \
+        "Options: G: fitted on the paired training subjects: sigma=1.19–1.31 px over 2 runs."
+    assert table_notes([("g", "G", runs[:1])]).options == \
+        "Options: G: fitted on the paired training subjects: sigma=1.19 px."

@@ -9,7 +9,8 @@ records of a table's rows this module builds:
 - a mark per row whose method declared a ``variant_note`` ("†", "‡", ... one per distinct text), to put
   after the row's label, and the footnote that explains it;
 - one line that says, for each provenance, which rows it covers (and which rows declared none);
-- one line with every option that differs from the run's preset, and every noted option.
+- one line with every option that differs from the run's preset, every noted option, and what a method
+  fitted from its training data (``method.fitted``, e.g. a post-filter's width).
 
 It knows nothing of how a table is laid out: a table model passes ``(row key, label, records)`` per row
 and places the marks and lines itself (``petbench.grids.tables`` does for Tables I and II).
@@ -90,7 +91,7 @@ def table_notes(rows: Sequence[tuple[str, str, Sequence[RunRecord]]]) -> TableNo
                                                       else label)
         elif info.get("parameters"):  # a trained method that says nothing (an input row has no parameters)
             undeclared.append(label)
-        part = options_part(record)
+        part = "; ".join(p for p in (options_part(record), fitted_part(records)) if p)
         if part:
             option_parts.append(f"{label}: {part}")
     listed = [f"{PROVENANCE_WORDS[kind]}: {', '.join(labels)}" for kind, labels in
@@ -122,6 +123,28 @@ def options_part(record: RunRecord) -> str:
         return ""
     preset = (record.data.get("config") or {}).get("preset")
     return (f"preset {preset}; " if isinstance(preset, str) else "") + ", ".join(parts)
+
+
+def fitted_part(records: Sequence[RunRecord]) -> str:
+    """``"fitted sigma=1.19 px"`` (a range over the row's seeds when they differ) from each record's
+    ``method.fitted`` (``Method.fitted_parameters``): its numbers, with its ``unit`` when it gives one."""
+    values: dict[str, list[float]] = {}
+    unit = ""
+    for record in records:
+        fitted = method_section(record).get("fitted")
+        if not isinstance(fitted, dict):
+            continue
+        unit = fitted.get("unit") if isinstance(fitted.get("unit"), str) else unit
+        for key, value in fitted.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                values.setdefault(key, []).append(float(value))
+    parts = []
+    for key, numbers in values.items():
+        low, high = min(numbers), max(numbers)
+        shown = f"{low:.3g}" if low == high else f"{low:.3g}–{high:.3g}"
+        shown += f" {unit}" if unit and unit != "normalised intensity" else ""
+        parts.append(f"{key}={shown}" + ("" if low == high else f" over {len(numbers)} runs"))
+    return ("fitted on the paired training subjects: " + ", ".join(parts)) if parts else ""
 
 
 def labelled(rows: Iterable[tuple[str, str]], notes: TableNotes) -> dict[str, str]:
