@@ -1,4 +1,4 @@
-"""Built-in metrics: the UDPET challenge's global metrics, the S3PET paper's NMSE, and region and
+"""Built-in metrics: the UDPET challenge's global metrics, an NMSE (formula inferred), and region and
 lesion quantitation where the dataset has label maps (docs/metrics.md)."""
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ SSIM = Metric("ssim", ssim, higher_is_better=True, default=True,
                           "as the challenge's compare_ssim call (UDPET challenge)")
 NRMSE = Metric("nrmse", nrmse, higher_is_better=False,
                description="RMSE / (max ref − min ref) on the whole volume (UDPET challenge)")
-NMSE = Metric("nmse", nmse, higher_is_better=False, convention="s3pet", default=True,
-              description="Σ(pred−ref)²/Σref² on the whole volume (the S3PET paper's NMSE, Table I)")
+NMSE = Metric("nmse", nmse, higher_is_better=False, convention="inferred", default=True,
+              description="Σ(pred−ref)²/Σref² on the whole volume (a formula petbench infers for the NMSE "
+                          "column of the S3PET paper's Table I; the paper gives none)")
 
 LOCAL = "challenge-local"
 SUVMEAN_ERROR = Metric("suvmean_error", suvmean_error, higher_is_better=False, convention=LOCAL, unit="%",

@@ -38,7 +38,7 @@ def default_metrics(metric_info: dict[str, dict]) -> list[str]:
 
 def conventions_line(metric_info: dict[str, dict]) -> str:
     """Which convention each shown metric follows and what computed it, e.g.
-    "psnr, ssim: challenge convention; nmse: s3pet convention (computed by petbench==0.1.0)"."""
+    "psnr, ssim: challenge convention; nmse: inferred convention (computed by petbench==0.1.0)"."""
     by_convention: dict[str, list[str]] = {}
     for name, info in metric_info.items():
         by_convention.setdefault(info.get("convention") or "unstated", []).append(name)
