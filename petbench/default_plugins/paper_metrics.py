@@ -30,11 +30,11 @@ PER_VOLUME = "after min-max normalisation of the whole volume"
 VOLUME = "paper-volume"
 PSNR_VOLUME = Metric("psnr_volume", psnr_volume, higher_is_better=True, convention=VOLUME, unit="dB",
                      description=f"PSNR {PER_VOLUME}, data range 1, over the non-zero voxels of the reference "
-                                 "(Aru321 cvtgan/test.py, PCCGAN evaluate())")
+                                 "(Aru321/GAN-for-PET-Reconstruction's test script, PCCGAN evaluate())")
 SSIM_VOLUME = Metric("ssim_volume", ssim_volume, higher_is_better=True, convention=VOLUME,
-                     description=f"per-slice 2D SSIM {PER_VOLUME}, data range 1 (Aru321 cvtgan/test.py)")
+                     description=f"per-slice 2D SSIM {PER_VOLUME}, data range 1 (Aru321/GAN-for-PET-Reconstruction's test script)")
 NMSE_VOLUME = Metric("nmse_volume", nmse_volume, higher_is_better=False, convention=VOLUME,
-                     description=f"Σ(pred−ref)²/Σref² {PER_VOLUME} (Aru321 cvtgan/test.py)")
+                     description=f"Σ(pred−ref)²/Σref² {PER_VOLUME} (Aru321/GAN-for-PET-Reconstruction's test script)")
 
 
 @hookimpl
