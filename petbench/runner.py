@@ -108,6 +108,9 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
                         f"valid: {', '.join(map(str, dataset.drfs))}")
     seed_everything(config.seed)
     method_cls = method_entry.load()
+    presets = getattr(method_cls, "presets", None) or {}
+    if preset not in presets:  # "paper", "quick" or one of the method's own
+        raise UserError(f"method {method_entry.name!r}: " + unknown_name_message("preset", preset, sorted(presets)))
     with plugin_code("method", method_entry, "construction"):
         method = method_cls(config.method_options, preset)
         parameters, extras = method.parameter_count(), method_extras(method)

@@ -91,7 +91,9 @@ def table_notes(rows: Sequence[tuple[str, str, Sequence[RunRecord]]]) -> TableNo
                                                       else label)
         elif info.get("parameters"):  # a trained method that says nothing (an input row has no parameters)
             undeclared.append(label)
-        part = "; ".join(p for p in (options_part(record), fitted_part(records)) if p)
+        mixed = len({json.dumps(method_section(r).get("options"), sort_keys=True, default=str) for r in records}) > 1
+        part = "; ".join(p for p in ("its runs differ in their options" if mixed else options_part(record),
+                                     fitted_part(records)) if p)
         if part:
             option_parts.append(f"{label}: {part}")
     listed = [f"{PROVENANCE_WORDS[kind]}: {', '.join(labels)}" for kind, labels in
