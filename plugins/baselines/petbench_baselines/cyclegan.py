@@ -50,7 +50,8 @@ DEPARTURES = {
     "output": lambda v: f"{v} output (upstream: Tanh on images mapped to [-1, 1])",
     "value_range": lambda v: f"intensities mapped to [-1, 1] from [0, {v}] (reference: [0, 2])",
     "lambda_sup": lambda v: f"a supervised L1 on the pairs, weight {v:g} (upstream: none)",
-    "epoch_length": lambda v: "an epoch of one pass over the first source (upstream: max(|A|, |B|) samples)",
+    "epoch_length": lambda v: ("an epoch of one pass over the paired slices (without the supervised term: the "
+                               "LPET slices; upstream: max(|A|, |B|) samples)"),
     "slice_scale": lambda v: f"each slice divided by its {v} absolute value (upstream: no slice scale)",
     "lambda_cycle": lambda v: f"cycle weight {v:g} (upstream: 10)",
     "lambda_identity": lambda v: f"identity weight {v:g} (upstream: 5)",
@@ -92,7 +93,7 @@ def variant_note_for(options) -> str | None:
     """The tables' footnote for a run with ``options``: None when it is upstream."""
     departures = departures_from_upstream(options)
     return ("petbench's variant of upstream Cycle-GAN: " + "; ".join(departures) +
-            " (`--preset reference` is upstream)") if departures else None
+            " (--preset reference is upstream)") if departures else None
 
 
 class CycleGAN(BaselineMethod):
