@@ -9,6 +9,7 @@ method passes when it beats the input.
     python benchmarks/learning_check.py --method cyclegan
     python benchmarks/learning_check.py --method s3pet --steps 300 --seed 0 --seed 1
     python benchmarks/learning_check.py --method all          # every method, one after another
+    python benchmarks/learning_check.py --method cyclegan --preset reference   # upstream Cycle-GAN, same budget
 
 It runs through petbench's Python API (``runner.execute``) with a temporary results folder
 (``--results`` keeps the records), on the CPU with one thread unless told otherwise. The

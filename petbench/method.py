@@ -170,6 +170,20 @@ class Method:
     figure_labels: ClassVar[dict[int, str]] = {}
     #: position in the built-in ``label-efficiency`` grid (None: not part of it)
     efficiency_place: ClassVar[int | None] = None
+    #: where the implementation comes from, for the tables' notes (one of :data:`PROVENANCES`):
+    #: ``"authors-code"`` (the authors' published code, run as it is), ``"port"`` (a translation of
+    #: published code: the authors' or the reference implementation), ``"reconstruction"`` (written
+    #: from the paper, no code to follow), ``"library"`` (a published library's implementation)
+    provenance: ClassVar[str | None] = None
+    #: what ``provenance`` refers to, e.g. a repository and file, or the paper (shown in the note)
+    provenance_source: ClassVar[str | None] = None
+    #: set when the method as run is a variant of its source that a table reader must know about: the
+    #: footnote text (its row gets a mark such as "†"); an instance may set it from its options
+    #: (e.g. None under a preset that is the source exactly)
+    variant_note: ClassVar[str | None] = None
+    #: options that every table note states, even at their defaults (a reading of the paper the method
+    #: had to choose); options differing from the run's preset are always stated
+    noted_options: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}
     #: what an option accepts beyond its default's type (petbench.options: between, at_least, one_of, ...;
     #: ``run_check`` for a check against the run, e.g. a patch no larger than the slice); checked by the host
@@ -199,6 +213,13 @@ class Method:
     def inference_modules(self) -> list[str]:
         """Modules that :meth:`predict` uses (counted as the method's parameters)."""
         return list(self.nets.keys())
+
+    def fitted_parameters(self) -> dict[str, Any]:
+        """What the method fitted from its training data besides network weights (e.g. a filter's width
+        and the search that chose it), as JSON-ready values; the host stores it in the run record as
+        ``method.fitted`` after training. Keep what it reports in ``nets`` (e.g. a buffer), so that a
+        resumed or reused stage reports the same."""
+        return {}
 
     def parameter_count(self) -> int:
         return sum(p.numel() for name in self.inference_modules() for p in self.nets[name].parameters())
@@ -311,6 +332,41 @@ def places_of(method: Any) -> dict[int, tuple[int, str]]:
             raise UserError(f"method {name!r}: table_places entry {table!r}: {place!r} is not "
                             f"position or (position, label) for table 1 or 2")
         out[int(table)] = (position, text)
+    return out
+
+
+PROVENANCES = ("authors-code", "port", "reconstruction", "library")
+
+
+def provenance_of(method: Any) -> dict[str, Any]:
+    """A method's (class or instance) provenance declaration as stored in a run record, validated:
+    ``provenance``, ``provenance_source``, ``variant_note``, ``noted_options`` (only those declared).
+    A malformed declaration is a :class:`~petbench.errors.UserError` naming the method."""
+    from .errors import UserError
+
+    name = getattr(method, "name", "?")
+    out: dict[str, Any] = {}
+    kind = getattr(method, "provenance", None)
+    if kind is not None:
+        if kind not in PROVENANCES:
+            raise UserError(f"method {name!r}: provenance {kind!r} is not one of {', '.join(PROVENANCES)}")
+        out["provenance"] = kind
+    for field_name in ("provenance_source", "variant_note"):
+        value = getattr(method, field_name, None)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(f"method {name!r}: {field_name} must be a non-empty string or None, not {value!r}")
+        out[field_name] = value.strip()
+    noted = getattr(method, "noted_options", ()) or ()
+    if isinstance(noted, str) or not all(isinstance(key, str) for key in noted):
+        raise UserError(f"method {name!r}: noted_options must be a tuple of option names, not {noted!r}")
+    defaults = getattr(method, "defaults", {}) or {}
+    unknown = [key for key in noted if key not in defaults]
+    if unknown:
+        raise UserError(f"method {name!r}: noted_options names {unknown[0]!r}, which is not one of its options")
+    if noted:
+        out["noted_options"] = list(noted)
     return out
 
 

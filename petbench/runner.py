@@ -64,8 +64,11 @@ class RunConfig:
 
 
 def resolve_preset(preset: str, device: torch.device) -> tuple[str, str]:
-    if preset not in PRESETS:
-        raise UserError(unknown_name_message("preset", preset, list(PRESETS)))
+    """``auto`` -> ``paper`` on a GPU, ``quick`` elsewhere. Every method has ``paper`` and ``quick``; any
+    other name is one of a method's own presets (e.g. a ``reference`` preset), checked when the method
+    is built (an unknown name is an error listing the method's presets)."""
+    if not isinstance(preset, str) or not preset.strip() or not preset.replace("-", "").replace("_", "").isalnum():
+        raise UserError(unknown_name_message("preset", str(preset), list(PRESETS)))
     if preset != "auto":
         return preset, f"preset {preset!r} as requested"
     if device.type == "cuda":
@@ -107,6 +110,9 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
                         f"valid: {', '.join(map(str, dataset.drfs))}")
     seed_everything(config.seed)
     method_cls = method_entry.load()
+    presets = getattr(method_cls, "presets", None) or {}
+    if preset not in presets:  # "paper", "quick" or one of the method's own
+        raise UserError(f"method {method_entry.name!r}: " + unknown_name_message("preset", preset, sorted(presets)))
     with plugin_code("method", method_entry, "construction"):
         method = method_cls(config.method_options, preset)
         parameters, extras = method.parameter_count(), method_extras(method)
@@ -180,7 +186,8 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
                    "sync_every": config.sync_every, "predict_batch_size": config.predict_batch_size},
         "method": {"name": method.name, "plugin": method_entry.plugin, "dist": method_entry.dist,
                    "description": method_entry.description, "options": method.options,
-                   "source": identity["method"]["source"], "parameters": parameters, **extras},
+                   "source": identity["method"]["source"], "parameters": parameters,
+                   "preset_differences": preset_differences(method, preset), **extras},
         "dataset": {"name": dataset.name, "plugin": dataset_entry.plugin, "dist": dataset_entry.dist,
                     "options": dataset.options, "units": dataset.units,
                     "normalization": dataset.normalization.describe()},
@@ -322,6 +329,10 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
             record.data["validation"] = selection.summary()
             record.save()
 
+    with blame("method", method.name, "fitted_parameters()"):
+        fitted = fitted_of(method)
+    if fitted:
+        record.data["method"]["fitted"] = fitted
     started = time.perf_counter()
     seed_everything(derive_seed(config.seed, EVALUATION_SEED))  # a resumed run predicts from the same RNG state
     rows = []
@@ -396,13 +407,14 @@ def method_extras(method) -> dict:
     """Optional descriptive attributes a method may declare (e.g. Table II components), and how the
     paper's tables and figures show it (so `compare --table` and `figure` need no installed plugin).
     ``table_places`` is stored as ``{"1": [position, label]}`` (JSON keys are strings)."""
-    from .method import places_of
+    from .method import places_of, provenance_of
 
     extras = {}
     for name in ("components", "variant_of", "paper_name"):
         value = getattr(method, name, None)
         if value is not None:
             extras[name] = value
+    extras.update(provenance_of(method))
     extras["display_name"] = getattr(method, "display_name", None) or method.name
     places = places_of(method)
     if places:
@@ -415,6 +427,30 @@ def method_extras(method) -> dict:
     if getattr(method, "efficiency_place", None) is not None:
         extras["efficiency_place"] = method.efficiency_place
     return extras
+
+
+def fitted_of(method) -> dict:
+    """``method.fitted_parameters()`` as plain JSON data (a method written before the hook has none)."""
+    import json
+
+    report = getattr(method, "fitted_parameters", None)
+    values = report() if callable(report) else {}
+    if not isinstance(values, dict):
+        raise TypeError(f"fitted_parameters() returned {type(values).__name__}, not a dict")
+    return json.loads(json.dumps(values, default=float))
+
+
+def preset_differences(method, preset: str | None) -> dict:
+    """The run's options that differ from ``preset``'s (the method's defaults under that preset):
+    ``{key: {"preset": value, "run": value}}``, for the tables' notes."""
+    from .options import resolve_options
+
+    presets = getattr(method, "presets", {}) or {}
+    if preset not in presets:
+        return {}
+    base = resolve_options(f"method {method.name!r}", method.defaults, presets, preset, {})
+    return {key: {"preset": base.get(key), "run": value} for key, value in method.options.items()
+            if key in base and base[key] != value}
 
 
 def notify(host: PluginHost, record: RunRecord, log) -> None:

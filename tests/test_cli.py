@@ -94,8 +94,10 @@ def test_compare_notes_a_row_that_pools_different_settings(cli):
     assert cli(*RUN, "--seed", "1").exit_code == 0  # another seed of the same setting: pooled silently
     assert "pools runs" not in cli("compare").output
     assert cli(*RUN, "-o", "epochs=3").exit_code == 0
-    notes = [line for line in cli("compare").output.splitlines() if line.startswith("note:") and "pools runs" in line]
+    lines = cli("compare").output.splitlines()
+    notes = [line for line in lines if line.startswith("note:") and "pools runs" in line]
     assert len(notes) == 1 and "'tiny-cnn'" in notes[0] and notes[0].count("tiny-cnn_tiny_drf4") == 3
+    assert "note: Options: tiny-cnn: its runs differ in their options." in lines
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -79,8 +79,9 @@ def test_without_label_maps_region_metrics_do_not_apply(scene):
     pred, ref, _ = scene
     local = [m for m in METRICS if m.needs]
     assert {m.name for m in local} == {"suvmean_error", "suvmax_error", "tlm_error", "lesion_suvmax_recovery_error",
-                                       "lesion_contrast_recovery_error", "background_cov"}
-    assert all(not m.higher_is_better for m in local)
+                                       "lesion_contrast_recovery_error", "background_cov", "organ_psnr_error",
+                                       "challenge_mape", "challenge_score"}
+    assert all(not m.higher_is_better for m in local if m.name != "challenge_score")  # a score, not an error
     assert score_volume(local, pred, ref, MetricContext()) == {}
     assert all(math.isnan(m(pred, ref)) for m in local)
     no_lesion = MetricContext(labels={"lesions": LabelMap(np.zeros(ref.shape, np.int64), {})})

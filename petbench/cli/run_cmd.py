@@ -17,7 +17,7 @@ def run(
     method: str = typer.Option(..., "--method", "-m", help="A registered method (see `petbench list methods`)."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="A registered dataset (see `petbench list datasets`)."),
     drf: int = typer.Option(10, "--drf", help="Dose reduction factor of the low-dose input."),
-    preset: str = typer.Option("auto", "--preset", help="auto (paper on a GPU, quick on a CPU), paper or quick."),
+    preset: str = typer.Option("auto", "--preset", help="auto (paper on a GPU, quick on a CPU), paper, quick, or one of the method's own presets (petbench info METHOD)."),
     seed: int = typer.Option(0, "--seed", help="Training seed."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the subject split."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),

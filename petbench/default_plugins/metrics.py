@@ -1,9 +1,10 @@
-"""Built-in metrics: the UDPET challenge's global metrics, the S3PET paper's NMSE, and region and
+"""Built-in metrics: the UDPET challenge's global metrics, an NMSE (formula inferred), and region and
 lesion quantitation where the dataset has label maps (docs/metrics.md)."""
 from __future__ import annotations
 
 from petbench import Metric, hookimpl
 from petbench.metrics.challenge import nmse, nrmse, psnr, ssim
+from petbench.metrics.challenge_score import challenge_mape, challenge_score, organ_psnr_error
 from petbench.metrics.regions import (background_cov, lesion_contrast_recovery_error, lesion_suvmax_recovery_error,
                                       suvmax_error, suvmean_error, tlm_error)
 
@@ -16,8 +17,9 @@ SSIM = Metric("ssim", ssim, higher_is_better=True, convention="challenge", defau
                           "as the challenge's compare_ssim call (UDPET challenge)")
 NRMSE = Metric("nrmse", nrmse, higher_is_better=False, convention="challenge",
                description="RMSE / (max ref − min ref) on the whole volume (UDPET challenge)")
-NMSE = Metric("nmse", nmse, higher_is_better=False, convention="s3pet", default=True,
-              description="Σ(pred−ref)²/Σref² on the whole volume (the S3PET paper's NMSE, Table I)")
+NMSE = Metric("nmse", nmse, higher_is_better=False, convention="inferred", default=True,
+              description="Σ(pred−ref)²/Σref² on the whole volume (a formula petbench infers for the NMSE "
+                          "column of the S3PET paper's Table I; the paper gives none)")
 
 LOCAL = "challenge-local"
 SUVMEAN_ERROR = Metric("suvmean_error", suvmean_error, higher_is_better=False, convention=LOCAL, unit="%",
@@ -40,8 +42,21 @@ BACKGROUND_COV = Metric("background_cov", background_cov, higher_is_better=False
                         needs=("background",),
                         description="std/mean·100 of the prediction in a uniform background region (noise)")
 
+ORGAN_PSNR_ERROR = Metric("organ_psnr_error", organ_psnr_error, higher_is_better=False, convention=LOCAL, unit="%",
+                          needs=("regions",),
+                          description="|Δ local PSNR|/local PSNR·100 per organ (the challenge evaluator's compute_suv "
+                                      "PSNR: 0/1 organ mask against the image), averaged over the organs")
+CHALLENGE_MAPE = Metric("challenge_mape", challenge_mape, higher_is_better=False, convention=LOCAL, unit="%",
+                        needs=("regions",),
+                        description="the challenge evaluator's weighted local MAPE over its organs (liver, heart, "
+                                    "kidneys), SUV features only: its six radiomics terms left out")
+CHALLENGE_SCORE = Metric("challenge_score", challenge_score, higher_is_better=True, convention="challenge",
+                         needs=("regions",),
+                         description="0.5·(0.4·PSNR + 0.2·SSIM − 0.4·NRMSE) − 0.5·challenge_mape (the UDPET "
+                                     "challenge evaluator's SCORE without its radiomics terms)")
+
 METRICS = (PSNR, SSIM, NRMSE, NMSE, SUVMEAN_ERROR, SUVMAX_ERROR, TLM_ERROR, LESION_SUVMAX, LESION_CONTRAST,
-           BACKGROUND_COV)
+           BACKGROUND_COV, ORGAN_PSNR_ERROR, CHALLENGE_MAPE, CHALLENGE_SCORE)
 
 
 @hookimpl

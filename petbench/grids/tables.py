@@ -28,6 +28,7 @@ from ..errors import UserError
 from ..results.leaderboard import conventions_line
 from ..results.protocols import differences_line
 from ..results.record import RunRecord
+from ..results.table_notes import apply_to as apply_table_notes
 from ..results.tidy import tidy_frame
 from ..statistics import CONSENSUS, Analysis, analyse
 from ..tables.cells import (StatsOptions, best_methods, decimals_for, fill_metric_cells, fill_statistics_cells,
@@ -66,6 +67,7 @@ class PaperTable:
     seeds: list[int]
     metrics: dict[str, dict]  # name -> stored info (direction, unit)
     rows: list[Row]
+    row_records: dict[str, list[RunRecord]]  # row key -> the runs it pools (for the notes of what they ran)
     reference: str | None  # key of the reference row (the method declaring table_reference), when present
     components: list[str] = field(default_factory=list)
     reference_method: str | None = None
@@ -218,7 +220,8 @@ def build_paper_table(records: list[RunRecord], number: int, metrics: list[str] 
     return PaperTable(number=number, dataset=first.dataset, dataset_options=first.data["dataset"].get("options", {}),
                       drf=first.data["protocol"]["drf"], protocol=first.data["protocol"],
                       seeds=sorted({r.data["config"]["seed"] for r in records}),
-                      metrics={m: metric_info[m] for m in wanted}, rows=rows, reference=reference,
+                      metrics={m: metric_info[m] for m in wanted}, rows=rows,
+                      row_records={k: keys[k]["records"] for k in ordered}, reference=reference,
                       components=components, reference_method=chosen_reference if reference else None,
                       analysis=analysis, options=options)
 
@@ -288,6 +291,7 @@ def paper_table_model(table: PaperTable) -> TableModel:
         row.cells["params"] = Cell(params_text(paper_row.parameters), paper_row.parameters)
         model.rows.append(row)
     model.notes.append(Note("layout", layout_note(len(table.seeds)) + "."))
+    apply_table_notes(model, [(row.key, row.label, table.row_records.get(row.key, [])) for row in table.rows])
     if table.reference is None:
         model.add_note("statistics", "No run of a reference method (table_reference): no significance tests.")
     statistics_notes(model, analysis, shown, labels, p_default=True, reference_label=table.reference_label)

@@ -1,4 +1,4 @@
-"""The UDPET challenge's global metrics, as its evaluator computes them, and the S3PET paper's NMSE.
+"""The UDPET challenge's global metrics, as its evaluator computes them, and an NMSE.
 
 Source: the participant copy of the challenge's evaluation code, felihong/wavelet-PET-denoising,
 ``common/evaluation.py`` (``compute_psnr``, ``compute_ssim``, ``compute_nrmse``; docs/metrics.md).
@@ -10,7 +10,8 @@ the reference, ``pred`` the prediction.
   for float input that call took the dtype's range, −1…1, so the data range is 2; 3D, uniform 7³
   window, sample covariance.
 - NRMSE = RMSE / (max(ref) − min(ref)).
-- NMSE = Σ(pred−ref)² / Σref²: the S3PET paper's metric (its Table I), not the challenge's.
+- NMSE = Σ(pred−ref)² / Σref²: not the challenge's. The S3PET paper reports an NMSE (its Table I) but gives
+  no formula; this one is inferred (the common definition; the group's code has two others, see group.py).
 
 The volumes divided by their maximum are shared between metrics through the context.
 """
@@ -49,7 +50,7 @@ def nrmse(pred: np.ndarray, ref: np.ndarray, context: MetricContext | None = Non
 
 
 def nmse(pred: np.ndarray, ref: np.ndarray, context: MetricContext | None = None) -> float:
-    """Σ(pred−ref)² / Σref² (the S3PET paper's NMSE)."""
+    """Σ(pred−ref)² / Σref² (an inferred definition; the S3PET paper names NMSE without a formula)."""
     ref = np.asarray(ref, np.float64)
     return squared_error(np.asarray(pred, np.float64), ref, context) / float(np.dot(ref.ravel(), ref.ravel()))
 

@@ -1,7 +1,9 @@
 """The evaluation convention of the S3PET group's public code, kept to compare with the published
 numbers, not to rank methods.
 
-Source: ``gluucose/PCCGAN`` (commit 4a6c31e): ``dataprocess/datamake3D.py`` cuts each 128³ volume
+Source: ``gluucose/PCCGAN``, ``test.py``, ``evaluate.py`` and ``model/utils.py`` at commit 37e9842c (the one
+version of ``test.py`` in the public history), ``dataprocess/datamake3D.py`` at a202ecc0:
+``datamake3D.py`` cuts each 128³ volume
 into 125 patches of 64³ at stride 16, ``test.py`` normalises each patch (``model/utils.py`` ``norm``),
 stitches the patches back (``concat``) and scores the stitched volumes (``cal``). docs/metrics.md
 shows what each step does to the numbers.

@@ -13,6 +13,7 @@ from ..tables.cells import (StatsOptions, add_metric_columns, best_methods, fill
                             flat_values, layout_note, metric_numbers, statistics_columns, statistics_notes)
 from ..tables.model import Cell, Column, Note, TableModel, TableRow
 from .record import RunRecord
+from .table_notes import apply_to as apply_table_notes
 from .tidy import tidy_frame
 
 GROUP_KEYS = ["dataset", "drf", "method"]
@@ -30,6 +31,7 @@ class Leaderboard:
     metrics: dict[str, dict]
     analyses: dict[tuple, Analysis] = field(default_factory=dict)
     options: StatsOptions = field(default_factory=StatsOptions)
+    records: list[RunRecord] = field(default_factory=list)  # the runs it pools (for the notes of what they ran)
 
     def best(self, metric: str) -> pd.Series:
         """True where the row holds the best mean of ``metric`` within its (dataset, drf) group."""
@@ -52,7 +54,7 @@ def default_metrics(metric_info: dict[str, dict]) -> list[str]:
 
 def conventions_line(metric_info: dict[str, dict]) -> str:
     """Which convention each shown metric follows and what computed it, e.g.
-    "psnr, ssim: challenge convention; nmse: s3pet convention (computed by petbench==0.1.0)"."""
+    "psnr, ssim: challenge convention; nmse: inferred convention (computed by petbench==0.1.0)"."""
     by_convention: dict[str, list[str]] = {}
     for name, info in metric_info.items():
         by_convention.setdefault(info.get("convention") or "unstated", []).append(name)
@@ -91,7 +93,8 @@ def build_leaderboard(records: list[RunRecord], metrics: list[str] | None = None
                          "runs": int(runs.get((dataset, drf, method), 0)),
                          "parameters": params.get((dataset, drf, method))})
     table = pd.DataFrame(rows) if rows else pd.DataFrame(columns=GROUP_KEYS)
-    return Leaderboard(table=table, metrics={m: metric_info[m] for m in wanted}, analyses=analyses, options=options)
+    return Leaderboard(table=table, metrics={m: metric_info[m] for m in wanted}, analyses=analyses, options=options,
+                       records=records)
 
 
 def leaderboard_model(board: Leaderboard) -> TableModel:
@@ -128,6 +131,10 @@ def leaderboard_model(board: Leaderboard) -> TableModel:
     model.notes.append(Note("layout", layout_note(seeds) + "."))
     for analysis in board.analyses.values():
         statistics_notes(model, analysis, shown, {}, reference_label=analysis.reference)
+    pooled: dict[str, list[RunRecord]] = {}
+    for record in board.records:
+        pooled.setdefault(f"{record.dataset}/{record.data['protocol']['drf']}/{record.method}", []).append(record)
+    apply_table_notes(model, [(row.key, row.label, pooled.get(row.key, [])) for row in model.rows])
     model.notes.append(Note("conventions", f"metrics: {conventions_line(board.metrics)}."))
     model.notes = list({note.text: note for note in model.notes}.values())  # one note per sentence
     model.data["statistics"] = statistics

@@ -88,6 +88,9 @@ class ARGAN(BaselineMethod):
     #: the paper's name for it, and its row in Table I (positions: LPET 10 ... S3PET 70)
     display_name = "AR-GAN"
     table_places = {1: 40}
+    provenance = "reconstruction"
+    provenance_source = "Luo et al., MedIA 2022 (no public code; rectification as xyxjane/3D-AEGAN)"
+    variant_note = "2D: every 3D layer of the paper's network replaced by its 2D twin, trained on full 128² slices in batches of 16 (the authors: 64³ patches)"
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"num_downs": 4, "ngf": 4, "r_width": 4, "r_blocks": 1, "ndf": 4, "batch_size": 4}
 

@@ -75,6 +75,9 @@ class AutoContext(BaselineMethod):
     #: the paper's name for it, and its row in Table I (positions: LPET 10 ... S3PET 70)
     display_name = "Auto-Context"
     table_places = {1: 30}
+    provenance = "reconstruction"
+    provenance_source = "Xiang et al., Neurocomputing 2017 (abstract; no public code)"
+    variant_note = "LPET-only: the paper's T1 MRI input channel is dropped (the data have no MRI)"
     efficiency_place = 20  # in the label-efficiency grid
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"modules": 2, "width": 8, "depth": 2, "batch_size": 4}

@@ -113,6 +113,9 @@ class CVTGAN(BaselineMethod):
     #: the paper's name for it, and its row in Table I (positions: LPET 10 ... S3PET 70)
     display_name = "CVT-GAN"
     table_places = {1: 50}
+    provenance = "port"
+    provenance_source = "the authors' Aru321/GAN-for-PET-Reconstruction, CVT3D_Model.py"
+    variant_note = "2D: every 3D layer of the paper's network replaced by its 2D twin, trained on full 128² slices in batches of 16 (the authors: 64³ patches)"
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"width": 8, "d_width": 4, "batch_size": 4}
 

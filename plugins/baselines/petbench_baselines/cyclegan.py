@@ -12,6 +12,11 @@ Also ours: the paper preset has no norm layers (``norm="none"``; upstream: Insta
 InstanceNorm right after the first convolution makes a generator blind to absolute uptake under
 the host's single global normalisation. ``slice_scale="mean"`` (with ``norm="instance"``) is the
 other remedy, kept as an option: it learned less in the README's measurement.
+
+The ``reference`` preset is upstream exactly: InstanceNorm in the generators and the discriminators,
+Tanh output on images mapped to [-1, 1] (``value_range``), no supervised term, and upstream's epoch of
+``max(|A|, |B|)`` samples (``epoch_length="max"``). Under any other option set the run is petbench's
+variant, and its ``variant_note`` (the tables' footnote) lists each departure from upstream.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import torch
 
 from .blocks import ImagePool, PatchGAN, ResnetGenerator, gan_loss, init_weights, set_requires_grad
 from .blocks.norm import NORMS
-from .blocks.resnet import SLICE_SCALES
+from .blocks.resnet import OUTPUTS, SLICE_SCALES
 from .common import BaselineMethod, in_order, l1
 
 PAPER = {
@@ -28,7 +33,42 @@ PAPER = {
     "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
     "epochs": 200, "lr_decay": "linear", "decay_start": 100, "batch_size": 1, "steps_per_epoch": None,
     "crop_size": 0, "slice_scale": "none", "update_order": "g_first",
+    "output": "linear", "value_range": 2.0, "epoch_length": "first",
 }
+
+#: upstream (junyanz/pytorch-CycleGAN-and-pix2pix, `--model cycle_gan`, `--netG resnet_6blocks`):
+#: the paper preset with the options below put back
+REFERENCE = {**PAPER, "norm": "instance", "output": "tanh", "lambda_sup": 0.0, "epoch_length": "max"}
+
+#: an epoch: one pass over the first source (the paired slices, petbench's engine) or, as upstream's
+#: unaligned dataset (``__len__ = max(A_size, B_size)``), over the larger of the two unpaired sets
+EPOCH_LENGTHS = ("first", "max")
+
+#: the options on which a run is upstream or not, each with how a footnote names the departure
+DEPARTURES = {
+    "norm": lambda v: f"norm layers {v} (upstream: InstanceNorm)",
+    "output": lambda v: f"{v} output (upstream: Tanh on images mapped to [-1, 1])",
+    "value_range": lambda v: f"intensities mapped to [-1, 1] from [0, {v}] (reference: [0, 2])",
+    "lambda_sup": lambda v: f"a supervised L1 on the pairs, weight {v:g} (upstream: none)",
+    "epoch_length": lambda v: ("an epoch of one pass over the paired slices (without the supervised term: the "
+                               "LPET slices; upstream: max(|A|, |B|) samples)"),
+    "slice_scale": lambda v: f"each slice divided by its {v} absolute value (upstream: no slice scale)",
+    "lambda_cycle": lambda v: f"cycle weight {v:g} (upstream: 10)",
+    "lambda_identity": lambda v: f"identity weight {v:g} (upstream: 5)",
+    "n_blocks": lambda v: f"{v} residual blocks (upstream for 128² images: 6)",
+    "ngf": lambda v: f"ngf {v} (upstream: 64)",
+    "ndf": lambda v: f"ndf {v} (upstream: 64)",
+    "pool_size": lambda v: f"image pool {v} (upstream: 50)",
+    "crop_size": lambda v: f"training crops of {v}² (reference: full slices)",
+}
+
+
+def departures_from_upstream(options) -> list[str]:
+    """What a run with ``options`` does differently from upstream Cycle-GAN, in the footnote's words.
+    The schedule (epochs, lr, batch) is a budget, not a departure, and is stated in the options note."""
+    return [describe(options[key]) for key, describe in DEPARTURES.items()
+            if key in options and options[key] != REFERENCE[key]
+            and not (key == "value_range" and options["output"] != "tanh")]
 
 
 def random_crops(batch: dict, size: int) -> dict:
@@ -49,6 +89,13 @@ def random_crops(batch: dict, size: int) -> dict:
     return out
 
 
+def variant_note_for(options) -> str | None:
+    """The tables' footnote for a run with ``options``: None when it is upstream."""
+    departures = departures_from_upstream(options)
+    return ("petbench's variant of upstream Cycle-GAN: " + "; ".join(departures) +
+            " (--preset reference is upstream)") if departures else None
+
+
 class CycleGAN(BaselineMethod):
     name = "cyclegan"
     description = ("Cycle-GAN (ResNet generators, 70x70 PatchGANs, LSGAN, cycle 10, identity 5, pool 50) on "
@@ -58,6 +105,7 @@ class CycleGAN(BaselineMethod):
         "paper": dict(PAPER),
         "quick": {"ngf": 8, "ndf": 8, "n_blocks": 3, "norm": "none", "crop_size": 64, "lr": 1e-3, "epochs": 3,
                   "lr_decay": "constant", "batch_size": 4, "steps_per_epoch": 400, "slice_scale": "none"},
+        "reference": dict(REFERENCE),
     }
     generator = "G"
 
@@ -67,6 +115,9 @@ class CycleGAN(BaselineMethod):
     display_name = "Cycle-GAN"
     table_places = {1: 20}
     efficiency_place = 40  # in the label-efficiency grid
+    provenance = "port"
+    variant_note = variant_note_for(PAPER)  # the default; an instance states its own options'
+    provenance_source = "junyanz/pytorch-CycleGAN-and-pix2pix, models/networks.py and cycle_gan_model.py"
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"ngf": 4, "ndf": 4, "n_blocks": 1, "batch_size": 4}
 
@@ -75,17 +126,22 @@ class CycleGAN(BaselineMethod):
         checker.at_least(0, "n_blocks")
         checker.one_of("norm", NORMS)
         checker.one_of("slice_scale", SLICE_SCALES)
+        checker.one_of("output", OUTPUTS)
+        checker.one_of("epoch_length", EPOCH_LENGTHS)
+        checker.positive("value_range")
 
     def __init__(self, options=None, preset=None):
         super().__init__(options, preset)
         o = self.options
+        self.variant_note = variant_note_for(o)
+        tanh = o["output"] == "tanh"
 
         def generator():
             return ResnetGenerator(1, 1, o["ngf"], o["n_blocks"], o["norm"], dropout=False,
-                                   slice_scale=o["slice_scale"])
+                                   slice_scale=o["slice_scale"], output=o["output"], value_range=o["value_range"])
 
-        def discriminator():
-            return PatchGAN(1, o["ndf"], o["d_layers"], o["norm"])
+        def discriminator():  # judges the generators' [-1, 1] images when they have a Tanh, as upstream
+            return PatchGAN(1, o["ndf"], o["d_layers"], o["norm"], value_range=o["value_range"] if tanh else None)
 
         self.nets["G"] = init_weights(generator())       # LPET -> SPET (G_A upstream)
         self.nets["F"] = init_weights(generator())       # SPET -> LPET (G_B upstream)
@@ -94,7 +150,7 @@ class CycleGAN(BaselineMethod):
         self.pool_fake_spet = ImagePool(o["pool_size"])
         self.pool_fake_lpet = ImagePool(o["pool_size"])
 
-    def stages(self):
+    def stages(self, run=None):
         o = self.options
         opt_g = self.adam("G", "F")
         opt_d = self.adam("D_S", "D_L")
@@ -138,6 +194,22 @@ class CycleGAN(BaselineMethod):
 
             return in_order(o["update_order"], update_g, update_d)
 
-        sources = ("paired", "unpaired_lpet", "unpaired_spet") if supervised else ("unpaired_lpet", "unpaired_spet")
+        sources = epoch_sources(o, run)
         return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "F", "D_S", "D_L"), sources,
                                 state={"pool_fake_spet": self.pool_fake_spet, "pool_fake_lpet": self.pool_fake_lpet})]
+
+
+def epoch_sources(options, run=None) -> tuple[str, ...]:
+    """The stage's sources; the engine's epoch is one pass over the first. ``epoch_length="first"``:
+    the paired slices (the unpaired LPET without a supervised term); ``"max"``: upstream's
+    ``max(|A|, |B|)``, the larger unpaired set first (without a run context to ask: the unpaired SPET,
+    the larger under the paper's protocol)."""
+    unpaired = ("unpaired_lpet", "unpaired_spet")
+    if options["epoch_length"] == "max":
+        if run is not None and run.slices("unpaired_lpet") > run.slices("unpaired_spet"):
+            first = "unpaired_lpet"
+        else:
+            first = "unpaired_spet"
+        unpaired = (first, *(s for s in unpaired if s != first))
+    return ("paired", *unpaired) if options["lambda_sup"] > 0 and options["epoch_length"] == "first" else \
+        (*unpaired, "paired") if options["lambda_sup"] > 0 else unpaired

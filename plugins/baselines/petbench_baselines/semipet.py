@@ -150,6 +150,8 @@ class SemiPET(BaselineMethod):
     #: the paper's name for it, and its row in Table I (positions: LPET 10 ... S3PET 70)
     display_name = "SemiPET"
     table_places = {1: 60}
+    provenance = "reconstruction"
+    provenance_source = "from its title and the S3PET paper's summary (no full text, no code)"
     efficiency_place = 30  # in the label-efficiency grid
     #: tiny sizes for unit and conformance tests (petbench.testing)
     test_options = {"num_downs": 4, "ngf": 4, "ran_levels": 2, "ndf": 4, "batch_size": 4}

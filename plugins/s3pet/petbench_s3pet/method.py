@@ -137,6 +137,10 @@ class S3PET(Method):
     table_reference = True
     figure_labels: ClassVar[dict] = {2: "Proposed"}
     efficiency_place: ClassVar[int | None] = 50
+    provenance: ClassVar[str] = "reconstruction"
+    provenance_source: ClassVar[str] = "Cui et al., arXiv:2407.20878 (no public code)"
+    #: the paper reads two ways here (README, "The token swap read two ways"): every table note says which ran
+    noted_options: ClassVar[tuple[str, ...]] = ("swap_decode",)
 
     def __init__(self, options: Mapping[str, Any] | None = None, preset: str | None = None) -> None:
         super().__init__(options, preset)
@@ -145,6 +149,7 @@ class S3PET(Method):
         self.components = dict(VARIANTS[self.variant])
         self.paper_name = LABELS[self.variant]
         self.variant_of = "s3pet" if self.variant != "full" else None
+        self.noted_options = ("swap_decode",) if self.variant == "full" else ()  # only the full model swaps
         dsmae, dkd, dkl = (self.components[k] for k in ("DsMAE", "DKD", "DKL"))
         self.patch_size = o["patch_size"]
         dim = o["embed_dim"]
@@ -402,6 +407,7 @@ class S3PETBaseline(S3PET):
     components = VARIANTS["baseline"]
     paper_name = LABELS["baseline"]
     variant_of = "s3pet"
+    noted_options = ()  # no token swap in this variant
     display_name = "S3PET baseline"
     table_places = {2: (10, LABELS["baseline"])}  # Table II only, before the full method
     table_reference = False
@@ -419,6 +425,7 @@ class S3PETDsMAE(S3PET):
     components = VARIANTS["dsmae"]
     paper_name = LABELS["dsmae"]
     variant_of = "s3pet"
+    noted_options = ()  # no token swap in this variant
     display_name = "S3PET +DsMAE"
     table_places = {2: (20, LABELS["dsmae"])}  # Table II only, before the full method
     table_reference = False
@@ -436,6 +443,7 @@ class S3PETDsMAEDKD(S3PET):
     components = VARIANTS["dsmae-dkd"]
     paper_name = LABELS["dsmae-dkd"]
     variant_of = "s3pet"
+    noted_options = ()  # no token swap in this variant
     display_name = "S3PET +DsMAE+DKD"
     table_places = {2: (30, LABELS["dsmae-dkd"])}  # Table II only, before the full method
     table_reference = False

@@ -2,7 +2,8 @@
 
 ``Conv4x4 s2 (no norm) -> LReLU 0.2``, then ``n_layers - 1`` times ``Conv4x4 s2 -> norm -> LReLU``
 (widths ``ndf * min(2**n, 8)``), then ``Conv4x4 s1 -> norm -> LReLU`` and a ``Conv4x4 s1`` to one
-logit channel. A 128x128 input gives 14x14 logits, a 32x32 input 2x2.
+logit channel. A 128x128 input gives 14x14 logits, a 32x32 input 2x2. ``value_range=R`` makes it judge
+``2 x / R - 1`` (the [-1, 1] images of a Tanh generator with the same range, see ``resnet.py``).
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from .norm import conv_bias, make_norm
 
 
 class PatchGAN(nn.Module):
-    def __init__(self, in_channels: int = 1, ndf: int = 64, n_layers: int = 3, norm: str = "batch") -> None:
+    def __init__(self, in_channels: int = 1, ndf: int = 64, n_layers: int = 3, norm: str = "batch",
+                 value_range: float | None = None) -> None:
         super().__init__()
+        self.value_range = value_range
         bias = conv_bias(norm)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2)]
         mult = 1
@@ -27,4 +30,6 @@ class PatchGAN(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x):
+        if self.value_range is not None:
+            x = x / (self.value_range / 2) - 1
         return self.model(x)
