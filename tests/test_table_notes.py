@@ -13,7 +13,7 @@ import random
 from petbench import Method
 from petbench.errors import UserError
 from petbench.results.table_notes import MARKS, table_notes
-from petbench.grids.tables import build_paper_table, render_paper_table
+from petbench.grids.tables import build_paper_table, paper_table_model, render_paper_table
 from petbench.method import provenance_of
 from petbench.runner import method_extras, preset_differences
 from petbench.testing.toys import TOY_PLUGIN, TinyMethod, isolated_host
@@ -46,17 +46,31 @@ def test_a_variant_gets_a_mark_and_its_footnote_and_the_provenance_line(tmp_path
     from petbench.results.record import find_records
 
     table = build_paper_table(find_records(tmp_path), 1)
-    labels = {row.method: row.label for row in table.rows}
-    assert labels["cyc"] == "Cyc†"
-    assert labels["rec"] == "Rec" and labels["faithful"] == "Auth"
+    shown = {row.data["method"]: row.shown_label for row in paper_table_model(table).rows}
+    assert shown["cyc"] == "Cyc†"
+    assert shown["rec"] == "Rec" and shown["faithful"] == "Auth"
     text = render_paper_table(table, "markdown")
     assert "| Cyc† " in text
     assert "† Cyc: no norm layers" in text
     assert ("Implementations: the authors' code: Auth; a port of published code: Cyc (upstream/repo); "
             "reconstructed from the paper (no code to follow): Rec.") in text
     data = json.loads(render_paper_table(table, "json"))
-    assert data["footnotes"][0] == "† Cyc: no norm layers"
+    assert data["marks"] == [{"kind": "variant", "symbol": "†", "note": "Cyc: no norm layers"}]
     assert r"$^\dagger$" in render_paper_table(table, "latex")
+
+
+def test_the_leaderboard_marks_a_variant_and_says_what_each_row_ran(tmp_path):
+    """compare's board carries the same marks and lines as Tables I/II (one table model for both)."""
+    fake_record(tmp_path, "lpet", 0, VALUES, parameters=0)
+    fake_record(tmp_path, "cyc", 0, VALUES, extras=extras("port", "upstream/repo", "no norm layers", label="Cyc"))
+    from petbench.results.leaderboard import build_leaderboard, leaderboard_model
+    from petbench.results.record import find_records
+
+    model = leaderboard_model(build_leaderboard(find_records(tmp_path)))
+    assert {row.label: row.shown_label for row in model.rows} == {"cyc": "cyc†", "lpet": "lpet"}
+    lines = model.note_lines()
+    assert lines[0] == "† cyc: no norm layers"  # the board names rows by method
+    assert "Implementations: a port of published code: cyc (upstream/repo)." in lines
 
 
 def test_rows_with_the_same_note_share_a_mark_and_different_notes_get_the_next():
