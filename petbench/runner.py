@@ -282,6 +282,19 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
     started = time.perf_counter()
     seed_everything(derive_seed(config.seed, EVALUATION_SEED))  # a resumed run predicts from the same RNG state
     rows = []
+    kept = {metric.name for metric in metrics}
+
+    def leave_out(metric, exc: PluginRunError) -> None:
+        if config.metrics:  # asked for by name: the run fails
+            raise exc
+        # one of "every registered metric": a broken metric plugin must not fail every run
+        nonlocal rows
+        log(f"{exc.line()}; it is left out of this run")
+        metrics.remove(metric)
+        kept.discard(metric.name)
+        record.data["metrics"].pop(metric.name, None)
+        record.data.setdefault("metrics_left_out", {})[metric.name] = exc.as_dict()
+        rows = [row for row in rows if row["metric"] != metric.name]
     with Progress(disable=not progress) as bar:
         for sid in bar.track(splits.test, description="evaluating"):
             with blame("dataset", dataset.name, "loading data"):
@@ -293,21 +306,12 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
                 raise TrainingDiverged(f"method {method.name!r} predicted non-finite values for subject {sid}")
             if config.save_predictions:
                 save_volume(record.path / "predictions" / f"{sid}.nii.gz", pred, subject.affine, dataset.units)
-            for metric in list(metrics):
-                try:
-                    values = score_subject([metric], pred, subject,
-                                           lambda m: blame("metric", m.name, "scoring"))
-                except PluginRunError as exc:
-                    if config.metrics:  # asked for by name: the run fails
-                        raise
-                    # one of "every registered metric": a broken metric plugin must not fail every run
-                    log(f"{exc.line()}; it is left out of this run")
-                    metrics.remove(metric)
-                    record.data["metrics"].pop(metric.name, None)
-                    record.data.setdefault("metrics_left_out", {})[metric.name] = exc.as_dict()
-                    rows = [row for row in rows if row["metric"] != metric.name]
-                    continue
-                rows += [{"subject": sid, "metric": name, "value": value} for name, value in values.items()]
+            # One call for all metrics, so the work they share per pair (a normalised volume, region
+            # statistics) is done once, not once per metric.
+            values = score_subject(list(metrics), pred, subject, lambda m: blame("metric", m.name, "scoring"),
+                                   failed=leave_out)
+            rows += [{"subject": sid, "metric": name, "value": value} for name, value in values.items()
+                     if name in kept]
     timings["evaluate_s"] = round(time.perf_counter() - started, 3)
     frame = pd.DataFrame(rows, columns=["subject", "metric", "value"])
     inapplicable = sorted(m.name for m in metrics if m.name not in set(frame["metric"]))
