@@ -92,3 +92,22 @@ def test_how_many_workers(monkeypatch):
         monkeypatch.setenv(WORKERS_VARIABLE, bad)
         with pytest.raises(UserError, match=WORKERS_VARIABLE):
             simulation_workers(170, 128)
+
+
+def test_label_maps_are_read_only_when_looked_at(monkeypatch, tmp_path):
+    from petbench.default_plugins import phantom as phantom_plugin
+    from petbench.default_plugins.phantom import Phantom
+    from petbench.metric import MetricContext
+
+    monkeypatch.setenv("PETBENCH_CACHE", str(tmp_path / "cache"))
+    dataset = Phantom(size=16, n_subjects=2)
+    dataset.load("phantom-0001", (10,))  # simulated and stored, labels included
+    reads = []
+    real = phantom_plugin.subject_labels
+    monkeypatch.setattr(phantom_plugin, "subject_labels", lambda *a: reads.append(a[2]) or real(*a))
+    subject = dataset.load("phantom-0001", (10,))
+    assert reads == []  # a training load needs only the volumes
+    context = MetricContext.from_subject(subject)  # what evaluation does
+    assert reads == [1] and set(context.labels) == {"regions", "lesions", "background"}
+    assert context.labels["regions"].array.shape == subject.spet.shape
+    assert subject.labels["regions"] is context.labels["regions"] and reads == [1]  # read once
