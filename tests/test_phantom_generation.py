@@ -111,3 +111,20 @@ def test_label_maps_are_read_only_when_looked_at(monkeypatch, tmp_path):
     assert reads == [1] and set(context.labels) == {"regions", "lesions", "background"}
     assert context.labels["regions"].array.shape == subject.spet.shape
     assert subject.labels["regions"] is context.labels["regions"] and reads == [1]  # read once
+
+
+def test_a_script_without_a_main_guard_can_use_the_pool(tmp_path):
+    """Workers must not import the caller's script again (a spawned worker would: it would run the
+    script's top level once more and fail to start)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "make_phantoms.py"
+    script.write_text(
+        "from petbench.datasets.phantom import PhantomConfig, SubjectStore, generate_subjects\n"
+        f"store = SubjectStore({str(tmp_path / 'store')!r})\n"
+        "print('top level ran')\n"
+        "print(generate_subjects(PhantomConfig(size=16), store, [0, 1, 2], (10,), progress=False, workers=2))\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["top", "level", "ran", "3"]

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 
 from ...data.nifti import affine_from_spacing
 from ...data.subject import LabelMap
@@ -114,8 +115,8 @@ def subject_labels(config: PhantomConfig, store: SubjectStore, index: int) -> di
 
 #: Environment variable: how many processes simulate missing subjects (default: one per usable core).
 WORKERS_VARIABLE = "PETBENCH_PHANTOM_WORKERS"
-#: Below this much work (in 128³ subjects) a pool's start-up (a fresh interpreter importing torch and
-#: building the projector, 1-3 s) costs more than the second core saves: simulate in this process.
+#: Below this much work (in 128³ subjects, ~1 s each) a pool is not worth starting (a worker builds its
+#: own projector, 0.4 s, unless this process had one): simulate in this process.
 POOL_MIN_WORK = 4.0
 
 
@@ -165,10 +166,17 @@ def generate_subjects(config: PhantomConfig, store: SubjectStore, indices, drfs,
 
 
 def simulate_in_pool(config: PhantomConfig, store: SubjectStore, todo: list[int], drfs, workers: int, advance) -> None:
-    """``materialize`` each subject in a pool of fresh processes (spawned: forking a process whose
-    OpenMP threads have run can hang). Each file is written atomically under the subject's lock, so
-    stopping part-way leaves only whole files, and a concurrent run waits instead of redoing a subject."""
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    """``materialize`` each subject in a pool of worker processes. Each file is written atomically under
+    the subject's lock, so stopping part-way leaves only whole files, and a concurrent run waits
+    instead of redoing a subject.
+
+    Workers are forked where the platform can (Linux): they start at once, with the projector this
+    process may have built, and without importing the caller's ``__main__`` again, which a spawned
+    worker does (a script without an ``if __name__ == "__main__":`` guard would then run again). Each
+    sets torch to one thread before any work, as torch's own DataLoader workers do after a fork."""
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads, initargs=(1,))
     try:
         futures = [pool.submit(materialize_quietly, config, store, index, tuple(drfs)) for index in todo]
         for future in as_completed(futures):
