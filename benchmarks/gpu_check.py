@@ -51,7 +51,7 @@ def measure_steps(method_name: str, device_name: str, out_file: Path) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from petbench.engine.compile import compile_method
-    from petbench.method import RunContext, TrainContext, call_stages
+    from petbench.method import RunContext, TrainContext, call_stages, steps_for
     from petbench.plugins import get_host
 
     s = settings(device_name)
@@ -114,7 +114,9 @@ def measure_steps(method_name: str, device_name: str, out_file: Path) -> dict:
         with FlopCounterMode(display=False) as counter:
             step()
         ms, _ = mean_ms(step)
-        result["stages"][stage.name] = {"batch_size": stage.batch_size, "flops": counter.get_total_flops(),
+        per_epoch = steps_for(COUNTS.get(stage.sources[0], 0), stage.batch_size, stage.steps_per_epoch)
+        result["stages"][stage.name] = {"batch_size": stage.batch_size, "epochs": stage.epochs,
+                                        "steps_per_epoch": per_epoch, "flops": counter.get_total_flops(),
                                         "eager_ms": ms}
     write_json(out_file, result)  # the eager figures stay if compiling runs out of time
     method, stages = build()
@@ -215,18 +217,43 @@ def summary(out: Path) -> str:
                 continue
             for stage, e in steps[name]["stages"].items():
                 eager_tflops = e["flops"] / (e["eager_ms"] / 1000) / 1e12
-                compiled = (f"{e['compiled_ms']:.2f} | {e['compiled_tflops']:.2f} | {e['eager_ms'] / e['compiled_ms']:.2f}×"
+                compiled = (f"{e['compiled_ms']:.2f} | {e['compiled_tflops']:.3g} | {e['eager_ms'] / e['compiled_ms']:.2f}×"
                             if "compiled_ms" in e else "not measured (ran out of time) | | ")
-                lines.append(f"| {name} | {stage} | {e['batch_size']} | {e['flops'] / 1e9:.2f} | {e['eager_ms']:.2f} | "
-                             f"{eager_tflops:.2f} | {compiled} |")
+                lines.append(f"| {name} | {stage} | {e['batch_size']} | {e['flops'] / 1e9:.3g} | {e['eager_ms']:.2f} | "
+                             f"{eager_tflops:.3g} | {compiled} |")
         peak_file = out / "peak.json"
         if "s3pet" in steps and "compiled_ms" in steps["s3pet"]["stages"].get("stage2", {}) and peak_file.exists():
             peak = json.loads(peak_file.read_text())["peak_tflops"]
             e = steps["s3pet"]["stages"]["stage2"]
             lines.append("")
-            lines.append(f"S3PET Stage II: {e['compiled_tflops']:.2f} TFLOP/s compiled, "
-                         f"{100 * e['compiled_tflops'] / peak:.2f} % of the {peak:g} TFLOP/s bf16 peak "
-                         f"(eager {100 * e['eager_tflops'] / peak:.2f} %)")
+            lines.append(f"S3PET Stage II: {e['compiled_tflops']:.3g} TFLOP/s compiled, "
+                         f"{100 * e['compiled_tflops'] / peak:.3g} % of the {peak:g} TFLOP/s bf16 peak "
+                         f"(eager {e['eager_tflops']:.3g} TFLOP/s, {100 * e['eager_tflops'] / peak:.3g} %)")
+    if steps:
+        lines.append("")
+        lines.append("Cost table (docs/reproducing.md, \"What it costs\"), from these steps and the paper protocol's "
+                     "schedule (30 × 128 paired, 120 × 128 unpaired slices); training time = steps × compiled ms:")
+        lines.append("")
+        lines.append(f"| method | parameters | schedule (`{any_step['preset']}` preset) | optimiser steps per seed | "
+                     f"{any_step['gpu']} {any_step['amp'] or 'fp32'} ms / step, eager / `--compile` | "
+                     "≈ training time, eager / `--compile` |")
+        lines.append("|---|---|---|---|---|---|")
+        for name in METHODS:
+            if name not in steps:
+                continue
+            stages = steps[name]["stages"]
+            if not all("epochs" in e for e in stages.values()):
+                continue
+            schedule = ", ".join(f"{stage} {e['epochs']} × {e['steps_per_epoch']} (batch {e['batch_size']})"
+                                 for stage, e in stages.items())
+            total_steps = sum(e["epochs"] * e["steps_per_epoch"] for e in stages.values())
+            ms = " / ".join(f"{e['eager_ms']:.1f} / {e['compiled_ms']:.1f}" if "compiled_ms" in e else f"{e['eager_ms']:.1f} / –"
+                            for e in stages.values())
+            eager_h = sum(e["epochs"] * e["steps_per_epoch"] * e["eager_ms"] for e in stages.values()) / 3.6e6
+            compiled_h = (sum(e["epochs"] * e["steps_per_epoch"] * e["compiled_ms"] for e in stages.values()) / 3.6e6
+                          if all("compiled_ms" in e for e in stages.values()) else float("nan"))
+            lines.append(f"| {name} | {steps[name]['parameters'] / 1e6:.2f} M | {schedule} | {total_steps:,} | {ms} | "
+                         f"{eager_h:.2f} h / {compiled_h:.2f} h |")
     engine = out / "engine.json"
     if engine.exists():
         data = json.loads(engine.read_text())
