@@ -17,6 +17,8 @@ VENV ?= .venv
 TORCH_CPU ?= torch==2.13.0
 TORCH_GPU ?= torch
 RESULTS ?= petbench-results
+# Extra options for both runs of the demo, e.g. a tiny protocol: RUN_ARGS="-D size=32 --n-train 2 --n-test 1 --n-unpaired 2"
+RUN_ARGS ?=
 
 ifeq ($(NEW_ENV),)
 ACTIVE_ENV := $(or $(VIRTUAL_ENV),$(CONDA_PREFIX))
@@ -56,8 +58,8 @@ setup: $(if $(ACTIVE_ENV),,$(VENV)/bin/python)
 	  $(PY) -m pip install --quiet -e examples/plugin-template; fi
 
 demo: setup
-	$(PETBENCH) run --method s3pet --dataset phantom --preset quick --results $(RESULTS)
-	$(PETBENCH) run --method lpet --dataset phantom --results $(RESULTS)
+	$(PETBENCH) run --method s3pet --dataset phantom --preset quick --results $(RESULTS) $(RUN_ARGS)
+	$(PETBENCH) run --method lpet --dataset phantom --results $(RESULTS) $(RUN_ARGS)
 	$(PETBENCH) compare --dataset phantom --results $(RESULTS)
 
 test: setup
