@@ -151,7 +151,7 @@ def run_grid(device: str, per_gpu: int, out: Path, methods: str | None, limit_s:
     results = out / f"grid-k{per_gpu}"
     command = ["petbench", "grid", "table1", "--dataset", "phantom", *GRID_PROTOCOL[kind], "--preset", "quick",
                "--seeds", "0", "--device", device, "--workers-per-gpu", str(per_gpu), "--results", str(results),
-               "--quiet"]
+               "--no-predictions", "--quiet"]
     methods = methods or (None if kind == "cuda" else SMOKE_GRID_METHODS)
     if methods:
         command += ["--methods", methods]

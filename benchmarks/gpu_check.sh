@@ -35,7 +35,9 @@ if [ -z "$K" ]; then if [ "${DEVICE%%:*}" = "cuda" ]; then K=4; else K=2; fi; fi
 OUT="${OUT:-gpu-check-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
-export PETBENCH_CACHE="${PETBENCH_CACHE:-$OUT/cache}"   # a fresh phantom cache unless one is given
+# The phantom cache stays out of the results folder (which should stay small enough to copy back), and is
+# kept for a rerun of the script.
+export PETBENCH_CACHE="${PETBENCH_CACHE:-${TMPDIR:-/tmp}/petbench-gpu-check-cache}"
 
 # Time limits per part, in seconds; each can be set in the environment. GPU: 6 x 45 + 40 + 30 + 150 + 100
 # = 590 s at most, so the whole stays inside 10 minutes with the start-up and the summary.
