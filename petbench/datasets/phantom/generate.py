@@ -18,6 +18,7 @@ from ...errors import UserError
 from .anatomy import Anatomy, make_anatomy, spacing_for
 from .cache import SubjectStore
 from .labels import label_maps
+from .projector import get_projector
 from .simulate import Physics, one_thread, simulate_subject, stream
 
 # Bump when a change to the generator changes its output, so old caches are not reused.
@@ -115,8 +116,7 @@ def subject_labels(config: PhantomConfig, store: SubjectStore, index: int) -> di
 
 #: Environment variable: how many processes simulate missing subjects (default: one per usable core).
 WORKERS_VARIABLE = "PETBENCH_PHANTOM_WORKERS"
-#: Below this much work (in 128³ subjects, ~1 s each) a pool is not worth starting (a worker builds its
-#: own projector, 0.4 s, unless this process had one): simulate in this process.
+#: Below this much work (in 128³ subjects, ~1 s each) a pool is not worth starting: simulate in this process.
 POOL_MIN_WORK = 4.0
 
 
@@ -170,12 +170,14 @@ def simulate_in_pool(config: PhantomConfig, store: SubjectStore, todo: list[int]
     the subject's lock, so stopping part-way leaves only whole files, and a concurrent run waits
     instead of redoing a subject.
 
-    Workers are forked where the platform can (Linux): they start at once, with the projector this
-    process may have built, and without importing the caller's ``__main__`` again, which a spawned
+    Workers are forked where the platform can (Linux): they start at once, with the projector built
+    once in this process, and without importing the caller's ``__main__`` again, which a spawned
     worker does (a script without an ``if __name__ == "__main__":`` guard would then run again). Each
     sets torch to one thread before any work, as torch's own DataLoader workers do after a fork."""
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if forking else "spawn")
+    if forking:  # built once here, inherited by every worker of this and later pools
+        get_projector(config.size, config.physics.subsets, "cpu")
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads, initargs=(1,))
     try:
         futures = [pool.submit(materialize_quietly, config, store, index, tuple(drfs)) for index in todo]
