@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -336,7 +337,42 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
     started = time.perf_counter()
     seed_everything(derive_seed(config.seed, EVALUATION_SEED))  # a resumed run predicts from the same RNG state
     rows = []
-    with Progress(disable=not progress) as bar:
+    kept = {metric.name for metric in metrics}
+
+    def leave_out(metric, exc: PluginRunError) -> None:
+        nonlocal rows
+        if config.metrics:  # asked for by name: the run fails
+            raise exc
+        if metric.name not in kept:  # already left out (the next subject was being scored meanwhile)
+            return
+        # one of "every registered metric": a broken metric plugin must not fail every run
+        log(f"{exc.line()}; it is left out of this run")
+        metrics.remove(metric)
+        kept.discard(metric.name)
+        record.data["metrics"].pop(metric.name, None)
+        record.data.setdefault("metrics_left_out", {})[metric.name] = exc.as_dict()
+        rows = [row for row in rows if row["metric"] != metric.name]
+
+    def score(sid: str, pred: np.ndarray, subject) -> tuple[str, dict, list]:
+        """All metrics of one subject in one call, so the work they share per pair (a normalised volume,
+        region statistics) is done once; failures are handed back to the main thread."""
+        failures = []
+        values = score_subject(list(metrics), pred, subject, lambda m: blame("metric", m.name, "scoring"),
+                               failed=lambda metric, exc: failures.append((metric, exc)))
+        return sid, values, failures
+
+    def collect(future) -> None:
+        nonlocal rows
+        sid, values, failures = future.result()
+        for metric, exc in failures:
+            leave_out(metric, exc)
+        rows += [{"subject": sid, "metric": name, "value": value} for name, value in values.items() if name in kept]
+
+    # A subject is scored in a second thread while the next one is loaded, predicted and saved: the
+    # metrics (numpy, scipy) and the prediction (torch) then use both cores. Results are collected in
+    # the subjects' order, so the rows are the same as one after the other.
+    with Progress(disable=not progress) as bar, ThreadPoolExecutor(max_workers=1) as scorer:
+        pending = None
         for sid in bar.track(splits.test, description="evaluating"):
             with blame("dataset", dataset.name, "loading data"):
                 subject = checked(dataset, dataset.load(sid, (protocol.drf,)), protocol.drf)
@@ -347,21 +383,11 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
                 raise TrainingDiverged(f"method {method.name!r} predicted non-finite values for subject {sid}")
             if config.save_predictions:
                 save_volume(prediction_path(record, sid), pred, subject.affine, dataset.units)
-            for metric in list(metrics):
-                try:
-                    values = score_subject([metric], pred, subject,
-                                           lambda m: blame("metric", m.name, "scoring"))
-                except PluginRunError as exc:
-                    if config.metrics:  # asked for by name: the run fails
-                        raise
-                    # one of "every registered metric": a broken metric plugin must not fail every run
-                    log(f"{exc.line()}; it is left out of this run")
-                    metrics.remove(metric)
-                    record.data["metrics"].pop(metric.name, None)
-                    record.data.setdefault("metrics_left_out", {})[metric.name] = exc.as_dict()
-                    rows = [row for row in rows if row["metric"] != metric.name]
-                    continue
-                rows += [{"subject": sid, "metric": name, "value": value} for name, value in values.items()]
+            if pending is not None:
+                collect(pending)
+            pending = scorer.submit(score, sid, pred, subject)
+        if pending is not None:
+            collect(pending)
     timings["evaluate_s"] = round(time.perf_counter() - started, 3)
     frame = pd.DataFrame(rows, columns=["subject", "metric", "value"])
     inapplicable = sorted(m.name for m in metrics if m.name not in set(frame["metric"]))

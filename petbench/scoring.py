@@ -37,9 +37,12 @@ def metric_info(metric: Metric, entry: Entry | None) -> dict:
     return {**metric.info(), "plugin": entry.plugin if entry else "", "dist": entry.dist if entry else ""}
 
 
-def score_subject(metrics: list[Metric], pred: np.ndarray, subject, blame) -> dict[str, float]:
+def score_subject(metrics: list[Metric], pred: np.ndarray, subject, blame,
+                  failed: Callable[[Metric, PluginRunError], None] | None = None) -> dict[str, float]:
     """Every metric that applies to this subject (its label maps), sharing per-pair work between them;
-    ``blame(metric)`` is the context manager that attributes a metric's exception to its plugin."""
+    ``blame(metric)`` is the context manager that attributes a metric's exception to its plugin. With
+    ``failed``, a metric that raises is handed to it (with the error) and the others are still scored;
+    without, the error propagates."""
     context = MetricContext.from_subject(subject).for_pair()
     pred, ref = as_float64(pred), as_float64(subject.spet)
     bad = degenerate(ref) is not None
@@ -47,8 +50,13 @@ def score_subject(metrics: list[Metric], pred: np.ndarray, subject, blame) -> di
     for metric in metrics:
         if not metric.applies(context):
             continue
-        with blame(metric):
-            values[metric.name] = NAN if bad else float(metric.score(pred, ref, context))
+        try:
+            with blame(metric):
+                values[metric.name] = NAN if bad else float(metric.score(pred, ref, context))
+        except PluginRunError as exc:
+            if failed is None:
+                raise
+            failed(metric, exc)
     return values
 
 

@@ -1,6 +1,9 @@
 """The ``phantom`` dataset: simulated FDG PET, generated on first use and cached (docs/datasets.md)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+
 from petbench import Dataset, Subject, UserError, hookimpl
 from petbench.options import between, greater_than, one_of, seed
 from petbench.datasets.phantom import (ANATOMIES, CALIBRATED_COUNTS, GENERATOR_VERSION, PhantomConfig, Physics,
@@ -49,7 +52,7 @@ class Phantom(Dataset):
         spet, lpet = materialize(self.config, self.store, index, self.checked_drfs(drfs))
         meta = {"anatomy": self.config.anatomy, "index": index, "seed": self.config.seed,
                 "counts": self.config.physics.counts, "generator_version": GENERATOR_VERSION}
-        labels = subject_labels(self.config, self.store, index)
+        labels = LabelsOnDemand(partial(subject_labels, self.config, self.store, index))
         return Subject(id=subject_id_, spet=spet, lpet=lpet, affine=self.config.affine, units=self.units, meta=meta,
                        labels=labels)
 
@@ -72,6 +75,31 @@ class Phantom(Dataset):
             raise UserError(f"the phantom has no DRF {', '.join(map(str, unknown))}; "
                             f"choose among {', '.join(map(str, self.drfs))}")
         return tuple(int(d) for d in drfs)
+
+
+class LabelsOnDemand(Mapping):
+    """A subject's label maps, read (or drawn again) the first time anything looks at them: a run loads
+    150 training subjects for their slices alone, and only evaluation and figures use label maps."""
+
+    def __init__(self, read):
+        self._read, self._maps = read, None
+
+    def _loaded(self) -> dict:
+        if self._maps is None:
+            self._maps = self._read()
+        return self._maps
+
+    def __getitem__(self, role: str):
+        return self._loaded()[role]
+
+    def __iter__(self):
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __repr__(self) -> str:
+        return f"LabelsOnDemand({'not read yet' if self._maps is None else sorted(self._maps)})"
 
 
 def config_from_options(options: dict) -> PhantomConfig:

@@ -3,16 +3,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 
 from ...data.nifti import affine_from_spacing
 from ...data.subject import LabelMap
+from ...errors import UserError
 from .anatomy import Anatomy, make_anatomy, spacing_for
 from .cache import SubjectStore
 from .labels import label_maps
-from .simulate import Physics, simulate_subject, stream
+from .projector import get_projector
+from .simulate import Physics, one_thread, simulate_subject, stream
 
 # Bump when a change to the generator changes its output, so old caches are not reused.
 GENERATOR_VERSION = 1
@@ -101,32 +108,104 @@ def subject_labels(config: PhantomConfig, store: SubjectStore, index: int) -> di
         with store.lock(sid):
             arrays = {name: store.read_labels(sid, name, config.shape, config.affine) for name in LABEL_FILES}
             if any(a is None for a in arrays.values()):
-                truth = make_anatomy(config.anatomy, config.size, stream(config.seed, index, "anatomy"))
+                with one_thread():  # the same labels as a full simulation gives (simulate.py)
+                    truth = make_anatomy(config.anatomy, config.size, stream(config.seed, index, "anatomy"))
                 arrays = write_anatomy(config, store, sid, truth)
     return label_maps(config.anatomy, arrays["tissue"], arrays["lesions"])
 
 
+#: Environment variable: how many processes simulate missing subjects (default: one per usable core).
+WORKERS_VARIABLE = "PETBENCH_PHANTOM_WORKERS"
+#: Below this much work (in 128³ subjects, ~1 s each) a pool is not worth starting: simulate in this process.
+POOL_MIN_WORK = 4.0
+
+
+def simulation_workers(n_subjects: int, size: int, device="cpu") -> int:
+    """Processes to simulate ``n_subjects`` missing subjects of ``size``³ with: ``$PETBENCH_PHANTOM_WORKERS``
+    if set, else one per usable core when the work is worth a pool, else 1 (this process)."""
+    if n_subjects <= 1 or str(device) != "cpu":
+        return 1
+    wanted = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise UserError(f"{WORKERS_VARIABLE}={wanted!r} must be a positive integer (1 = no worker processes)")
+        return min(int(wanted), n_subjects)
+    if n_subjects * (size / 128) ** 3 < POOL_MIN_WORK:
+        return 1
+    return max(1, min(usable_cores(), n_subjects))
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def generate_subjects(config: PhantomConfig, store: SubjectStore, indices, drfs, progress: bool = True,
-             verify: bool = False, device="cpu") -> int:
+             verify: bool = False, device="cpu", workers: int | None = None) -> int:
     """Make sure the given subjects exist in ``store`` with SPET and LPET at ``drfs``.
 
     Files already there are trusted unless ``verify`` (they are checked whenever read anyway);
-    returns how many subjects were visited to be simulated or checked.
+    returns how many subjects were visited to be simulated or checked. The subjects are simulated by
+    ``workers`` processes (default :func:`simulation_workers`), each subject in one process with one
+    thread, so the volumes are the same whatever the number of workers.
     """
     todo = [i for i in indices if verify or not all(store.has(subject_id(i), kind) for kind in (None, *drfs))]
     if not todo:
         return 0
-    if not progress:
-        for index in todo:
-            materialize(config, store, index, drfs, device)
-        return len(todo)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True)) as bar:
-        task = bar.add_task(f"phantom {config.anatomy} {config.size}³", total=len(todo))
-        for index in todo:
-            materialize(config, store, index, drfs, device)
-            bar.advance(task)
+    workers = simulation_workers(len(todo), config.size, device) if workers is None else min(workers, len(todo))
+    with progress_bar(f"phantom {config.anatomy} {config.size}³", len(todo), progress) as advance:
+        if workers <= 1:
+            for index in todo:
+                materialize(config, store, index, drfs, device)
+                advance()
+        else:
+            simulate_in_pool(config, store, todo, drfs, workers, advance)
     return len(todo)
+
+
+def simulate_in_pool(config: PhantomConfig, store: SubjectStore, todo: list[int], drfs, workers: int, advance) -> None:
+    """``materialize`` each subject in a pool of worker processes. Each file is written atomically under
+    the subject's lock, so stopping part-way leaves only whole files, and a concurrent run waits
+    instead of redoing a subject.
+
+    Workers are forked where the platform can (Linux): they start at once, with the projector built
+    once in this process, and without importing the caller's ``__main__`` again, which a spawned
+    worker does (a script without an ``if __name__ == "__main__":`` guard would then run again). Each
+    sets torch to one thread before any work, as torch's own DataLoader workers do after a fork."""
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if forking else "spawn")
+    if forking:  # built once here, inherited by every worker of this and later pools
+        get_projector(config.size, config.physics.subsets, "cpu")
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=torch.set_num_threads, initargs=(1,))
+    try:
+        futures = [pool.submit(materialize_quietly, config, store, index, tuple(drfs)) for index in todo]
+        for future in as_completed(futures):
+            future.result()  # an error in a worker (e.g. an unwritable cache) is raised here
+            advance()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
+def materialize_quietly(config: PhantomConfig, store: SubjectStore, index: int, drfs: tuple[int, ...]) -> None:
+    """A worker's job: the volumes stay on disk; the parent reads them when it needs them."""
+    materialize(config, store, index, drfs)
+
+
+@contextmanager
+def progress_bar(title: str, total: int, shown: bool = True):
+    """``with progress_bar(title, total) as advance:`` a rich bar on stderr (a no-op if not ``shown``)."""
+    if not shown:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(title, total=total)
+        yield lambda: bar.advance(task)

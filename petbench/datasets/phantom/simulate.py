@@ -7,9 +7,13 @@ the background modelled -> Gaussian post-filter. Images come out in the phantom'
 
 Randomness comes from numpy generators keyed by (seed, index, purpose[, DRF]), so a subject is a
 function of (seed, index) alone: a DRF's low dose does not depend on which other DRFs were asked for.
+A subject is simulated with one torch thread whatever the caller's setting: float32 sums depend on
+how they are split between threads, so this makes every volume the same bit for bit in the main
+process, in a worker process of ``generate_subjects`` and on a machine with another core count.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,8 +62,20 @@ def simulate_subject(index: int, seed: int = 0, anatomy: str = "brain", size: in
     """Subject ``index`` of the phantom dataset with seed ``seed``: its SPET and LPET at ``drfs``."""
     if seed < 0 or index < 0:
         raise ValueError("seed and index must be non-negative")
-    truth = make_anatomy(anatomy, size, stream(seed, index, "anatomy"), device)
-    return simulate_scan(truth, drfs, physics, seed, index, device)
+    with one_thread():
+        truth = make_anatomy(anatomy, size, stream(seed, index, "anatomy"), device)
+        return simulate_scan(truth, drfs, physics, seed, index, device)
+
+
+@contextmanager
+def one_thread():
+    """torch's intra-op threads set to 1 inside, restored after (see the module's docstring)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def simulate_scan(truth: Anatomy, drfs, physics: Physics, seed: int, index: int, device="cpu") -> SimulatedSubject:
