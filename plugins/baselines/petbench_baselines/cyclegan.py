@@ -21,13 +21,14 @@ from .blocks import ImagePool, PatchGAN, ResnetGenerator, gan_loss, init_weights
 from .blocks.norm import NORMS
 from .blocks.resnet import SLICE_SCALES
 from .common import BaselineMethod, in_order, l1
+from .cyclegan_batched import STEP_BATCHINGS, batched_step, effective_batching
 
 PAPER = {
     "ngf": 64, "ndf": 64, "n_blocks": 6, "d_layers": 3, "norm": "none",
     "lambda_cycle": 10.0, "lambda_identity": 5.0, "lambda_sup": 10.0, "pool_size": 50,
     "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
     "epochs": 200, "lr_decay": "linear", "decay_start": 100, "batch_size": 1, "steps_per_epoch": None,
-    "crop_size": 0, "slice_scale": "none", "update_order": "g_first",
+    "crop_size": 0, "slice_scale": "none", "update_order": "g_first", "step_batching": "stack",
 }
 
 
@@ -47,6 +48,13 @@ def random_crops(batch: dict, size: int) -> dict:
         left = int(torch.randint(0, width - size + 1, ()).item())
         out.update({k: batch[k][..., top:top + size, left:left + size] for k in present})
     return out
+
+
+def cropped(step, size: int):
+    """``step`` on :func:`random_crops` of each batch (``size`` 0: the full slices)."""
+    if not size:
+        return step
+    return lambda batch, ctx: step(random_crops(batch, size), ctx)
 
 
 class CycleGAN(BaselineMethod):
@@ -75,6 +83,7 @@ class CycleGAN(BaselineMethod):
         checker.at_least(0, "n_blocks")
         checker.one_of("norm", NORMS)
         checker.one_of("slice_scale", SLICE_SCALES)
+        checker.one_of("step_batching", STEP_BATCHINGS)
 
     def __init__(self, options=None, preset=None):
         super().__init__(options, preset)
@@ -138,6 +147,9 @@ class CycleGAN(BaselineMethod):
 
             return in_order(o["update_order"], update_g, update_d)
 
+        batching = effective_batching(o)  # the unbatched step only where batching is not exact (BatchNorm)
+        if batching != "none":
+            step = cropped(batched_step(self, opt_g, opt_d, batching), o["crop_size"])
         sources = ("paired", "unpaired_lpet", "unpaired_spet") if supervised else ("unpaired_lpet", "unpaired_spet")
         return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "F", "D_S", "D_L"), sources,
                                 state={"pool_fake_spet": self.pool_fake_spet, "pool_fake_lpet": self.pool_fake_lpet})]
