@@ -450,23 +450,30 @@ def steps_per_epoch(stage: Stage, data: TrainingData) -> int:
 
 def batches(stage: Stage, data: TrainingData, steps: int, seed: int, device: torch.device, start: int = 0):
     """Shuffled batches of the first source; the other sources are drawn independently. A batch depends
-    only on the epoch's seed and its step, so ``start`` resumes an epoch mid-way with the same batches."""
+    only on the epoch's seed and its step, so ``start`` resumes an epoch mid-way with the same batches.
+    Everything that does not change between steps (each order on its slices' device, which tensors
+    need a copy to ``device``) is settled once per epoch: a step only slices and gathers."""
     generator = torch.Generator().manual_seed(seed)
     orders = {source: torch.randperm(data.count(source), generator=generator) for source in stage.sources}
-    placed: dict[tuple, torch.Tensor] = {}  # each order copied once per epoch to where its slices live
+    size = stage.batch_size
+    plan = []  # (key, slices, order on their device, length, whether the batch is copied to ``device``)
+    for source, order in orders.items():
+        placed: dict[torch.device, torch.Tensor] = {}  # one copy of the order per device its slices live on
+        for key in SOURCES[source]:
+            tensor = data.tensors[key]
+            on_device = placed.setdefault(tensor.device, order.to(tensor.device))
+            plan.append((key, tensor, on_device, len(order), tensor.device != device))
     for step in range(start, steps):
         batch = {}
-        for source, order in orders.items():
-            start = (step * stage.batch_size) % len(order)
-            for key in SOURCES[source]:
-                tensor = data.tensors[key]
-                if (source, tensor.device) not in placed:
-                    placed[(source, tensor.device)] = order.to(tensor.device)
-                on_device = placed[(source, tensor.device)]
-                index = on_device[start:start + stage.batch_size]
-                if len(index) < min(stage.batch_size, len(order)):  # wrap around for a short source
-                    index = torch.cat([index, on_device[:stage.batch_size - len(index)]])
-                batch[key] = tensor[index].to(device, non_blocking=True)
+        first = step * size
+        for key, tensor, order, length, copy in plan:
+            begin = first % length
+            index = order[begin:begin + size]
+            taken = min(size, length - begin)
+            if taken < min(size, length):  # wrap around for a short source
+                index = torch.cat([index, order[:size - taken]])
+            picked = tensor[index]
+            batch[key] = picked.to(device, non_blocking=True) if copy else picked
         yield batch
 
 
