@@ -29,6 +29,7 @@ import argparse
 import ast
 import json
 import sys
+import time
 from collections import Counter
 
 import torch
@@ -129,8 +130,19 @@ def steps_per_seed(stage) -> int:
     return stage.epochs * steps_for(COUNTS[stage.sources[0]], stage.batch_size, stage.steps_per_epoch)
 
 
+def step_seconds(step, repeats: int) -> dict:
+    """The fastest of ``repeats`` steps, CPU time (this process's user + system) and wall time."""
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c, w = time.process_time(), time.perf_counter()
+        step()
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    return {"cpu_s_min": round(min(cpu), 4), "wall_s_min": round(min(wall), 4), "cpu_s": [round(v, 4) for v in cpu]}
+
+
 def measure(name: str, options: dict | None = None, size: int = 128, flops: bool = False,
-            only: list[str] | None = None) -> list[dict]:
+            only: list[str] | None = None, repeats: int = 0) -> list[dict]:
     method, stages = build(name, options, size=size)
     rows = []
     for stage in stages:
@@ -144,6 +156,8 @@ def measure(name: str, options: dict | None = None, size: int = 128, flops: bool
                "top_ops": dict(ops.most_common(6))}
         if flops:
             row["flops_per_step"] = flops_of_step(step)
+        if repeats:
+            row.update(step_seconds(step, repeats))
         rows.append(row)
     return rows
 
@@ -155,6 +169,8 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--flops", action="store_true", help="also FLOPs per step and the tables' lower limit")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
+    parser.add_argument("--time", type=int, default=0, metavar="N",
+                        help="also time N steps per stage (the fastest, CPU and wall seconds; one thread)")
     parser.add_argument("--json", help="write the rows to this file")
     args = parser.parse_args(argv)
     options = {}
@@ -167,7 +183,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     rows = []
     for name in args.method or TABLE_1:
-        rows += measure(name, options, args.size, args.flops)
+        rows += measure(name, options, args.size, args.flops, repeats=args.time)
     if args.flops and not args.method:
         for name, extra, only in TABLE_2_MORE:
             rows += [{**row, "table2_only": True} for row in measure(name, extra, args.size, True, only)]
@@ -176,7 +192,8 @@ def main(argv=None) -> int:
     for row in rows:
         print(f"{row['method'] + ('*' if row.get('table2_only') else ''):12s} {row['stage']:14s} {row['batch']:5d} "
               f"{row['kernel_ops']:15d} {row['steps_per_seed']:10d}"
-              + (f" {row['flops_per_step'] / 1e9:11.2f}" if args.flops else ""))
+              + (f" {row['flops_per_step'] / 1e9:11.2f}" if args.flops else "")
+              + (f"  step {row['cpu_s_min'] * 1000:.0f} ms CPU (fastest of {args.time})" if args.time else ""))
     if args.flops and not args.method:
         print_lower_limits(rows, args.peak_tflops)
     if args.json:
