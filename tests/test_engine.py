@@ -109,6 +109,36 @@ def test_a_crash_after_a_mid_epoch_checkpoint_resumes_bit_for_bit(tmp_path, cras
     assert losses(resumed_history) == losses(history)
 
 
+def generated_intervals(n=400, seed=0):
+    """Strings near the grammar (digits, units, dots, signs, letters, spaces) and a few fixed ones."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = "0123456789smhdEPOCHepoch.-+ x\u00e9\u0661"
+    fixed = ["epoch", " EPOCH ", "0", "1", "500", "0s", "1.5m", "2h", "-1", "5d", "m", "", "1e3", "\u0661\u0662"]
+    return fixed + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(n)]
+
+
+def test_checkpoint_every_accepts_epoch_steps_and_times_and_names_anything_else():
+    from petbench.engine.intervals import CheckpointEvery, parse_checkpoint_every
+    from petbench.errors import UserError
+
+    for text in generated_intervals():
+        value = text.strip().lower()
+        try:
+            parsed = parse_checkpoint_every(text)
+        except UserError as exc:
+            assert "--checkpoint-every" in str(exc) and "\n" not in str(exc), repr(text)
+            assert not (value == "epoch" or (value.isascii() and value.isdigit() and int(value) >= 1)), repr(text)
+            continue
+        if value == "epoch":
+            assert parsed == CheckpointEvery(), repr(text)
+        elif parsed.steps is not None:
+            assert parsed.steps == int(value) >= 1, repr(text)
+        else:
+            assert parsed.seconds == float(value[:-1]) * {"s": 1, "m": 60, "h": 3600}[value[-1]], repr(text)
+
+
 def test_different_seeds_give_different_weights():
     a, b = make_method(), make_method()
     train(a, a.stages(), tiny_data(), seed=1, device=CPU, progress=False)
