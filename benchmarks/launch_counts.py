@@ -2,23 +2,23 @@
 
     python benchmarks/launch_counts.py                     # every method's paper preset, CPU, counts only
     python benchmarks/launch_counts.py --method cyclegan -o step_batching=none   # Cycle-GAN's unbatched step
-    python benchmarks/launch_counts.py --flops            # also each step's FLOPs and the tables' lower limit
+    python benchmarks/launch_counts.py --flops            # FLOPs per step, per seed, and the tables' lower limit
 
-**What is counted.** A ``TorchDispatchMode`` sees every ATen operation after autograd, as it goes to
-the device's kernels: the forward ops, the backward ops the autograd engine runs, the gradient
-accumulation and the optimiser's ops. View and allocation ops (``view``, ``t``, ``empty``, ``detach``,
-...) issue no kernel and are left out; every other op is counted once. On a GPU almost each of these
-ops is one kernel launch (a few are more: cuDNN may run two kernels for one convolution; a foreach
-or fused optimiser op is one launch per chunk of tensors), so the count is a load-independent proxy
-for the launches of a step, measured without a GPU. ``gpu_launch_check.py`` counts real CUDA kernels.
+**What is counted** (``petbench.testing.kernel_ops.KernelOps``, a ``TorchDispatchMode``): every ATen
+operation after autograd, as it goes to the device's kernels (forward, backward, gradient
+accumulation, the optimiser), without views and allocations. On a GPU almost each is one kernel
+launch, so the count is a load-independent proxy for a step's launches, measured without a GPU.
+``gpu_launch_check.py`` counts real CUDA kernels.
 
 **Which step.** The method's ``paper`` preset and its own batch size, slices of ``--size`` (128, the
 paper's), random inputs, one warm-up step (optimiser state created) and the image pools filled
 beforehand (so the step is in its steady state), then one counted step. The count depends on the
 batch size only through per-sample loops; it does not depend on the slice size.
 
-**FLOPs** (``--flops``): ``torch.utils.flop_counter`` over the same step (forward, backward;
-convolutions and matrix products, which is where the arithmetic is), times the number of optimiser
+**FLOPs** (``--flops``): ``torch.utils.flop_counter`` over one step of every stage on the meta
+device (shapes only: the paper's batch and 128² cost no compute), forward and backward (convolutions,
+matrix products and attention, which is where the arithmetic is; the optimiser's elementwise update
+is not counted, and is not run), times the number of optimiser
 steps each stage runs under the paper protocol (``STEPS``), summed per table. The compute-bound lower
 limit of a table is those FLOPs at the GPU's dense bf16 peak (``--peak-tflops``, default 989: the H100
 SXM's): no schedule can train it faster on one GPU.
@@ -26,6 +26,7 @@ SXM's): no schedule can train it faster on one GPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ast
 import json
 import sys
@@ -33,34 +34,15 @@ import time
 from collections import Counter
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
-#: ops that issue no kernel: allocations and metadata (view ops are recognised by their schema)
-NO_KERNEL = {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided", "detach", "lift_fresh",
-             "set_", "resize_", "_unsafe_view", "is_same_size", "_has_compatible_shallow_copy_type",
-             "_record_function_enter_new", "_record_function_exit"}  # the last two: profiler labels
+from petbench.testing.kernel_ops import KernelOps
 
 #: the paper protocol: 30 x 128 paired slices, the same LPET unpaired, 120 x 128 unpaired SPET
 COUNTS = {"paired": 30 * 128, "unpaired_lpet": 30 * 128, "unpaired_spet": 120 * 128}
 #: which runs each table trains once per seed (Table II's Stage I is S3PET's, shared with Table I)
 TABLE_1 = ["cyclegan", "autocontext", "argan", "cvtgan", "semipet", "s3pet"]
-TABLE_2_MORE = [("s3pet", {"use_dsmae": False, "use_dkd": False, "use_dkl": False}, ["stage2"]),
-                ("s3pet", {"use_dkd": False, "use_dkl": False}, ["stage2"]),
-                ("s3pet", {"use_dkl": False}, ["stage2"])]
-
-
-class KernelOps(TorchDispatchMode):
-    """Counts the ATen ops that reach a device kernel, by name."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: Counter = Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if not func.is_view and name not in NO_KERNEL:
-            self.ops[name] += 1
-        return func(*args, **(kwargs or {}))
+TABLE_2_MORE = [("s3pet", {"variant": "baseline"}, ["stage2"]), ("s3pet", {"variant": "dsmae"}, ["stage2"]),
+                ("s3pet", {"variant": "dsmae-dkd"}, ["stage2"])]
 
 
 def build(name: str, options: dict | None = None, preset: str = "paper", size: int = 128,
@@ -90,8 +72,11 @@ def step_runner(method, stage, size: int = 128, device: str = "cpu", amp: torch.
     for module in stage.modules:
         method.nets[module].train()
     def step():
-        with torch.autocast(device_type=device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        if amp is None:
             losses = stage.step(batch, ctx)
+        else:
+            with torch.autocast(device_type=device.type, dtype=amp):
+                losses = stage.step(batch, ctx)
         if ctx.stepped:
             scaler.update()
             ctx.stepped = False
@@ -124,6 +109,58 @@ def flops_of_step(step) -> int:
     return counter.get_total_flops()
 
 
+class BackwardOnly:
+    """A TrainContext whose updates back-propagate without stepping: on the meta device (no data, no
+    arithmetic) the optimisers cannot step, and their elementwise work is no FLOP the counter counts."""
+
+    def __init__(self, device):
+        self.device, self.amp_dtype, self.stepped, self.run = device, None, False, None
+        self.epoch = self.step_index = 0
+        self.steps_per_epoch = self.epochs = 1
+
+    def backward_step(self, loss, *optimizers, retain_graph=False, clip_grad_norm=None):
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=retain_graph)
+
+
+@contextlib.contextmanager
+def meta_autocast():
+    """``torch.autocast(device_type="meta", ...)`` as a no-op (torch refuses the meta device; the steps only
+    switch autocast off around float32 losses, which changes no FLOP count)."""
+    real = torch.autocast
+
+    def autocast(device_type, *args, **kwargs):
+        return contextlib.nullcontext() if device_type == "meta" else real(device_type, *args, **kwargs)
+
+    torch.autocast = autocast
+    try:
+        yield
+    finally:
+        torch.autocast = real
+
+
+def meta_flops(name: str, options: dict | None = None, size: int = 128, only: list[str] | None = None) -> list[dict]:
+    """FLOPs (forward and backward) of one step of every stage, at the paper's batch and ``size``, counted
+    on the meta device: shapes only, so the paper sizes cost no compute."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    method, stages = build(name, options, size=size, device="meta")
+    rows = []
+    for stage in stages:
+        if only and stage.name not in only:
+            continue
+        method.nets.eval()
+        for module in stage.modules:
+            method.nets[module].train()
+        batch = {k: torch.empty(stage.batch_size, 1, size, size, device="meta") for k in ("lpet", "spet", "lpet_u", "spet_u")}
+        with FlopCounterMode(display=False) as counter, meta_autocast():
+            stage.step(batch, BackwardOnly(torch.device("meta")))
+        rows.append({"method": name, "options": options or {}, "stage": stage.name, "batch": stage.batch_size,
+                     "flops_per_step": counter.get_total_flops(), "steps_per_seed": steps_per_seed(stage)})
+    return rows
+
+
 def steps_per_seed(stage) -> int:
     from petbench.method import steps_for
 
@@ -141,8 +178,8 @@ def step_seconds(step, repeats: int) -> dict:
     return {"cpu_s_min": round(min(cpu), 4), "wall_s_min": round(min(wall), 4), "cpu_s": [round(v, 4) for v in cpu]}
 
 
-def measure(name: str, options: dict | None = None, size: int = 128, flops: bool = False,
-            only: list[str] | None = None, repeats: int = 0) -> list[dict]:
+def measure(name: str, options: dict | None = None, size: int = 128, only: list[str] | None = None,
+              repeats: int = 0) -> list[dict]:
     method, stages = build(name, options, size=size)
     rows = []
     for stage in stages:
@@ -154,8 +191,6 @@ def measure(name: str, options: dict | None = None, size: int = 128, flops: bool
         row = {"method": name, "options": options or {}, "stage": stage.name, "batch": stage.batch_size,
                "kernel_ops": sum(ops.values()), "steps_per_seed": steps_per_seed(stage),
                "top_ops": dict(ops.most_common(6))}
-        if flops:
-            row["flops_per_step"] = flops_of_step(step)
         if repeats:
             row.update(step_seconds(step, repeats))
         rows.append(row)
@@ -167,7 +202,9 @@ def main(argv=None) -> int:
     parser.add_argument("--method", action="append", help="a method name (repeatable; default: all six)")
     parser.add_argument("-o", dest="options", action="append", default=[], help="key=value method option")
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--flops", action="store_true", help="also FLOPs per step and the tables' lower limit")
+    parser.add_argument("--flops", action="store_true",
+                        help="FLOPs per step instead (on the meta device, paper batch, --size) and, for all methods, "
+                             "the tables' compute-bound lower limit")
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     parser.add_argument("--time", type=int, default=0, metavar="N",
                         help="also time N steps per stage (the fastest, CPU and wall seconds; one thread)")
@@ -182,20 +219,28 @@ def main(argv=None) -> int:
             options[key] = value
     torch.set_num_threads(1)
     rows = []
-    for name in args.method or TABLE_1:
-        rows += measure(name, options, args.size, args.flops, repeats=args.time)
-    if args.flops and not args.method:
-        for name, extra, only in TABLE_2_MORE:
-            rows += [{**row, "table2_only": True} for row in measure(name, extra, args.size, True, only)]
-    print(f"{'method':12s} {'stage':14s} {'batch':>5s} {'kernel ops/step':>15s} {'steps/seed':>10s}"
-          + (f" {'GFLOP/step':>11s}" if args.flops else ""))
-    for row in rows:
-        print(f"{row['method'] + ('*' if row.get('table2_only') else ''):12s} {row['stage']:14s} {row['batch']:5d} "
-              f"{row['kernel_ops']:15d} {row['steps_per_seed']:10d}"
-              + (f" {row['flops_per_step'] / 1e9:11.2f}" if args.flops else "")
-              + (f"  step {row['cpu_s_min'] * 1000:.0f} ms CPU (fastest of {args.time})" if args.time else ""))
-    if args.flops and not args.method:
-        print_lower_limits(rows, args.peak_tflops)
+    if args.flops:
+        for name in args.method or TABLE_1:
+            rows += meta_flops(name, options, args.size)
+        if not args.method:
+            for name, extra, only in TABLE_2_MORE:
+                rows += [{**row, "table2_only": True} for row in meta_flops(name, extra, args.size, only)]
+        print(f"{'method':12s} {'stage':14s} {'batch':>5s} {'GFLOP/step':>11s} {'steps/seed':>10s} {'PFLOP/seed':>10s}")
+        for row in rows:
+            print(f"{row['method'] + ('*' if row.get('table2_only') else ''):12s} {row['stage']:14s} {row['batch']:5d} "
+                  f"{row['flops_per_step'] / 1e9:11.1f} {row['steps_per_seed']:10d} "
+                  f"{row['flops_per_step'] * row['steps_per_seed'] / 1e15:10.2f}")
+        if not args.method:
+            print_lower_limits(rows, args.peak_tflops)
+    else:
+        for name in args.method or TABLE_1:
+            rows += measure(name, options, args.size, repeats=args.time)
+        print(f"{'method':12s} {'stage':14s} {'batch':>5s} {'kernel ops/step':>15s} {'steps/seed':>10s}")
+        for row in rows:
+            print(f"{row['method']:12s} {row['stage']:14s} {row['batch']:5d} {row['kernel_ops']:15d} "
+                  f"{row['steps_per_seed']:10d}"
+                  + (f"  step {row['cpu_s_min'] * 1000:.0f} ms CPU, {row['wall_s_min'] * 1000:.0f} ms wall "
+                     f"(fastest of {args.time})" if args.time else ""))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

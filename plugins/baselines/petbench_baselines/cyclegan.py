@@ -28,7 +28,7 @@ PAPER = {
     "lambda_cycle": 10.0, "lambda_identity": 5.0, "lambda_sup": 10.0, "pool_size": 50,
     "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
     "epochs": 200, "lr_decay": "linear", "decay_start": 100, "batch_size": 1, "steps_per_epoch": None,
-    "crop_size": 0, "slice_scale": "none", "update_order": "g_first", "step_batching": "stack",
+    "crop_size": 0, "slice_scale": "none", "update_order": "g_first", "step_batching": "merge",
 }
 
 

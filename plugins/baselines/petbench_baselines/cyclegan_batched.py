@@ -12,13 +12,17 @@ not depend on each other can share one call:
 - G's adversarial terms: D_S on fake SPET, D_L on fake LPET (discriminators frozen);
 - the D update: D_S on ``[real_S; pooled fake SPET]``, D_L on ``[real_L; pooled fake LPET]``.
 
-``step_batching="merge"`` makes those eight calls (one per network per level). ``"stack"`` (the
-default) also runs each pair of twin networks (G with F, D_S with D_L: the same architecture) as one
-call, ``torch.func.functional_call`` under ``vmap`` over their parameters stacked for that call
+``step_batching="merge"`` (the default) makes those eight calls (one per network per level).
+``"stack"`` also runs each pair of twin networks (G with F, D_S with D_L: the same architecture) as
+one call, ``torch.func.functional_call`` under ``vmap`` over their parameters stacked for the step
 (``torch.stack`` keeps autograd to each network's own parameters, so the optimisers, state-dict keys
-and checkpoints are unchanged): four calls a step. Level 1 has three inputs for G and two for F when
-both the identity and the supervised term are on; F's third slot is then a zero image whose output
-is not used (one generator pass of extra arithmetic, no extra launch).
+and checkpoints are unchanged): four calls. Level 1 has three inputs for G and two for F when both
+the identity and the supervised term are on; F's third slot is then a zero image whose output is not
+used. ``stack`` issues about 10 % fewer kernel-issuing ops than ``merge`` but, as counted by
+``torch.utils.flop_counter``, 51 % more FLOPs: 13 % more in the forward (the zero slot) and 70 % more
+in the backward (vmap's convolution backward does work the unbatched one skips; we did not isolate
+which). ``merge`` does exactly the unbatched step's arithmetic, so it is the default until a GPU
+says which is faster (``benchmarks/gpu_launch_check.py`` times all three).
 
 Both are exact for the paper preset, which has no norm layers: every layer (convolutions, reflection
 padding, ReLU, LeakyReLU) treats the samples of a batch independently, and the float64 test
