@@ -91,7 +91,8 @@ class TrainContext:
         gradients). No value is read to the host: clipping never waits for the GPU."""
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
-        if self.amp_dtype is None and not self.scaler.is_enabled():  # full precision: nothing to switch off
+        scaling = self.scaler.is_enabled()
+        if self.amp_dtype is None and not scaling:  # full precision: nothing to switch off
             loss.backward(retain_graph=retain_graph)
         else:
             with torch.autocast(device_type=self.device.type, enabled=False):
@@ -103,7 +104,7 @@ class TrainContext:
                       if p.grad is not None]
             torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
         for optimizer in optimizers:
-            if self.scaler.is_enabled():
+            if scaling:
                 self.scaler.step(optimizer)
             else:
                 optimizer.step()

@@ -283,6 +283,7 @@ def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, se
     set_train_mode(method, stage)
     per_step = stage.schedulers_per == "step"
     call = stage.step if amp_dtype is None else autocast_step(stage.step, device, amp_dtype)
+    scaling = scaler.is_enabled()
     meter, losses = LossMeter(), {}
     due = CheckpointClock(checkpoint_every)
     with make_progress(progress) as bar:
@@ -299,7 +300,7 @@ def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, se
                                                        start=start), start=start):
                 ctx.step_index = epoch * steps + step_index
                 raw = call(batch, ctx)
-                if ctx.stepped:  # the fp16 loss scale adapts once per step, after all its updates
+                if ctx.stepped and scaling:  # the fp16 loss scale adapts once per step, after all its updates
                     scaler.update()
                     ctx.stepped = False
                 if per_step:
@@ -456,24 +457,27 @@ def batches(stage: Stage, data: TrainingData, steps: int, seed: int, device: tor
     generator = torch.Generator().manual_seed(seed)
     orders = {source: torch.randperm(data.count(source), generator=generator) for source in stage.sources}
     size = stage.batch_size
-    plan = []  # (key, slices, order on their device, length, whether the batch is copied to ``device``)
+    plan = []  # per source: its length, and per device its order and its (key, slices, copied?) entries
     for source, order in orders.items():
-        placed: dict[torch.device, torch.Tensor] = {}  # one copy of the order per device its slices live on
+        per_device: dict[torch.device, list] = {}
         for key in SOURCES[source]:
             tensor = data.tensors[key]
-            on_device = placed.setdefault(tensor.device, order.to(tensor.device))
-            plan.append((key, tensor, on_device, len(order), tensor.device != device))
+            per_device.setdefault(tensor.device, []).append((key, tensor, tensor.device != device))
+        plan.append((len(order), [(order.to(where), entries) for where, entries in per_device.items()]))
     for step in range(start, steps):
         batch = {}
         first = step * size
-        for key, tensor, order, length, copy in plan:
+        for length, placed in plan:
             begin = first % length
-            index = order[begin:begin + size]
             taken = min(size, length - begin)
-            if taken < min(size, length):  # wrap around for a short source
-                index = torch.cat([index, order[:size - taken]])
-            picked = tensor[index]
-            batch[key] = picked.to(device, non_blocking=True) if copy else picked
+            wrap = taken < min(size, length)  # wrap around for a short source
+            for order, entries in placed:
+                index = order[begin:begin + size]
+                if wrap:
+                    index = torch.cat([index, order[:size - taken]])
+                for key, tensor, copy in entries:
+                    picked = tensor[index]
+                    batch[key] = picked.to(device, non_blocking=True) if copy else picked
         yield batch
 
 
