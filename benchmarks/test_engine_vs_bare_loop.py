@@ -13,6 +13,15 @@ of each is asserted to be at least 0.95 and stored in ``extra_info``. Each loop'
 system, ``time.process_time``) is the measure compared: on a shared machine the wall time also counts
 the time other processes held the cores, which differs between rounds; both are reported.
 
+``test_engine_overhead_per_step``: the engine's own host work per step, in microseconds. The model is
+one scalar weight (``x + x * w``, L1, SGD) on batches of 2 slices of 4², so a step costs a few dozen
+microseconds and the difference between the two loops is not lost in the noise of a loaded machine.
+``BENCH_OVERHEAD_STEPS`` steps (default 3,000, one epoch) by the engine (default settings: a window of
+50 steps, no progress bar, no checkpoint directory) and by the bare loop (index, forward, L1,
+zero_grad, backward, step), alternating for ``BENCH_OVERHEAD_ROUNDS`` rounds (default 11); (engine -
+bare) CPU time of the fastest round of each, per step. Target: at most 20 µs (asserted; every round is
+in ``extra_info``).
+
 ``test_mallopt_on_the_bare_loop``: the same bare loop in fresh processes, with malloc as glibc leaves
 it, with ``MALLOC_MMAP_THRESHOLD_`` raised in the environment, and with petbench's ``mallopt`` calls.
 Each process runs the loop once and reports its time; the ratios are what to compare.
@@ -133,6 +142,118 @@ def test_engine_vs_bare_loop(benchmark):
     print(f"\nallocator {allocator}; rounds: bare {[(round(c.wall, 2), round(c.cpu, 2)) for c in bare_times]}, "
           f"engine {[(round(c.wall, 2), round(c.cpu, 2)) for c in engine_times]} (wall, cpu)")
     assert ratio["cpu"] >= 0.95, f"the engine ran at {ratio['cpu']:.3f} of the bare loop's speed (target >= 0.95)"
+
+
+OVERHEAD_STEPS = int(os.environ.get("BENCH_OVERHEAD_STEPS", "3000"))
+OVERHEAD_ROUNDS = int(os.environ.get("BENCH_OVERHEAD_ROUNDS", "11"))
+OVERHEAD_TARGET_US = 20.0
+
+
+class Scale(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x):
+        return x * self.weight
+
+
+def overhead_setup():
+    from petbench import Method, Stage
+
+    class OneWeight(Method):  # a step of a few microseconds of arithmetic: what is left is the loop
+        name = "one-weight"
+        defaults = {}
+
+        def __init__(self):
+            super().__init__({}, None)
+            self.nets["net"] = Scale()
+
+        def stages(self):
+            optimizer = torch.optim.SGD(self.nets["net"].parameters(), lr=1e-3)
+
+            def step(batch, ctx):
+                loss = (batch["lpet"] + self.nets["net"](batch["lpet"]) - batch["spet"]).abs().mean()
+                ctx.backward_step(loss, optimizer)
+                return {"l1": loss}
+            return [Stage("train", step, {"sgd": optimizer}, modules=("net",), epochs=1, batch_size=2)]
+
+        def predict(self, lpet):
+            return lpet
+
+    torch.manual_seed(0)
+    method = OneWeight()
+    method.nets.to(DEVICE)
+    return method
+
+
+def overhead_data():
+    generator = torch.Generator().manual_seed(0)
+    spet = torch.rand(2 * OVERHEAD_STEPS, 1, 4, 4, generator=generator)  # one epoch of OVERHEAD_STEPS steps
+    return spet + 0.1 * torch.randn(spet.shape, generator=generator), spet
+
+
+def overhead_bare(lpet, spet) -> Clock:
+    method = overhead_setup()
+    net = method.nets["net"].train()
+    optimizer = torch.optim.SGD(net.parameters(), lr=1e-3)
+    lpet, spet = lpet.to(DEVICE), spet.to(DEVICE)
+    generator = torch.Generator().manual_seed(0)
+    with Clock() as clock:
+        order = torch.randperm(len(lpet), generator=generator).to(DEVICE)
+        for step in range(OVERHEAD_STEPS):
+            start = (step * 2) % len(order)
+            index = order[start:start + 2]
+            x, y = lpet[index], spet[index]
+            loss = (x + net(x) - y).abs().mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return clock
+
+
+def overhead_engine(lpet, spet) -> Clock:
+    from petbench.data.slices import TrainingData
+    from petbench.engine import train
+
+    method = overhead_setup()
+    stages = method.stages()
+    with Clock() as clock:
+        (report,) = train(method, stages, TrainingData({"lpet": lpet, "spet": spet}), seed=0, device=DEVICE,
+                          progress=False)
+    assert report.steps == OVERHEAD_STEPS
+    return clock
+
+
+def test_engine_overhead_per_step(benchmark):
+    from petbench.engine.allocator import tune_allocator
+
+    tune_allocator()
+    torch.set_num_threads(1)
+    lpet, spet = overhead_data()
+    bare, engine = [], []
+    overhead_bare(lpet, spet), overhead_engine(lpet, spet)  # warm-up of both
+
+    def setup():
+        bare.append(overhead_bare(lpet, spet))
+
+    benchmark.pedantic(lambda: engine.append(overhead_engine(lpet, spet)), setup=setup, rounds=OVERHEAD_ROUNDS,
+                       warmup_rounds=0)
+    per_step = {clock: 1e6 * (min(getattr(c, clock) for c in engine) - min(getattr(c, clock) for c in bare))
+                / OVERHEAD_STEPS for clock in ("cpu", "wall")}
+    bare_step = 1e6 * min(c.cpu for c in bare) / OVERHEAD_STEPS
+    pairs = sorted(1e6 * (e.cpu - b.cpu) / OVERHEAD_STEPS for b, e in zip(bare, engine))
+    per_step["paired_median_cpu"] = pairs[len(pairs) // 2]  # each engine round against the bare round before it
+    benchmark.extra_info.update(steps=OVERHEAD_STEPS, rounds=OVERHEAD_ROUNDS, overhead_us_cpu=round(per_step["cpu"], 2),
+                                overhead_us_wall=round(per_step["wall"], 2), bare_step_us_cpu=round(bare_step, 2),
+                                bare_cpu_s=[round(c.cpu, 4) for c in bare], engine_cpu_s=[round(c.cpu, 4) for c in engine])
+    benchmark.extra_info["overhead_us_cpu_paired_median"] = round(per_step["paired_median_cpu"], 2)
+    print(f"\nengine overhead: {per_step['cpu']:.1f} µs per step CPU time ({per_step['wall']:.1f} µs wall; median of "
+          f"adjacent pairs {per_step['paired_median_cpu']:.1f} µs CPU), on a bare "
+          f"step of {bare_step:.1f} µs; fastest of {OVERHEAD_ROUNDS} alternating rounds of {OVERHEAD_STEPS} steps; "
+          f"rounds (cpu s): bare {[round(c.cpu, 3) for c in bare]}, engine {[round(c.cpu, 3) for c in engine]}")
+    assert per_step["cpu"] <= OVERHEAD_TARGET_US, \
+        f"the engine spends {per_step['cpu']:.1f} µs per step over a bare loop (target <= {OVERHEAD_TARGET_US:g})"
 
 
 def test_mallopt_on_the_bare_loop():

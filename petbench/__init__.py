@@ -12,8 +12,9 @@ from .errors import UserError
 from .hookspecs import hookimpl
 from .method import Method, Stage, TrainContext
 from .metric import Metric
+from .optim import adam
 
 __all__ = [
     "Dataset", "FixedScale", "Method", "Metric", "Normalization", "Stage", "Subject", "TrainContext",
-    "TrainPercentile", "UserError", "hookimpl", "__version__",
+    "TrainPercentile", "UserError", "adam", "hookimpl", "__version__",
 ]

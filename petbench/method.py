@@ -91,8 +91,12 @@ class TrainContext:
         gradients). No value is read to the host: clipping never waits for the GPU."""
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=self.device.type, enabled=False):
-            self.scaler.scale(loss).backward(retain_graph=retain_graph)
+        scaling = self.scaler.is_enabled()
+        if self.amp_dtype is None and not scaling:  # full precision: nothing to switch off
+            loss.backward(retain_graph=retain_graph)
+        else:
+            with torch.autocast(device_type=self.device.type, enabled=False):
+                self.scaler.scale(loss).backward(retain_graph=retain_graph)
         if clip_grad_norm is not None:
             for optimizer in optimizers:
                 self.scaler.unscale_(optimizer)
@@ -100,7 +104,10 @@ class TrainContext:
                       if p.grad is not None]
             torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
         for optimizer in optimizers:
-            self.scaler.step(optimizer)
+            if scaling:
+                self.scaler.step(optimizer)
+            else:
+                optimizer.step()
         self.stepped = True
 
 

@@ -23,6 +23,7 @@ from .engine.trainer import HISTORY_NAME, SYNC_EVERY
 from .engine.checkpoint import derive_seed, seed_everything
 from .engine.allocator import tune_allocator
 from .engine.compile import compile_method
+from .engine.intervals import parse_checkpoint_every
 from .engine.device import resolve_device, resolve_precision
 from .errors import PluginError, PluginRunError, TrainingDiverged, UserError, file_system_error, plugin_code
 from .evaluation import predict_volume
@@ -60,6 +61,7 @@ class RunConfig:
     save_predictions: bool = True
     # how the run is carried out, not what it computes (not part of the identity)
     sync_every: int = SYNC_EVERY  # steps between reads of the losses to the host
+    checkpoint_every: str = "epoch"  # "epoch", N steps or a time ("30m"): engine/intervals.py
     predict_batch_size: int = 32  # slices per predict() call in evaluation
     compile: bool = False  # torch.compile the method's modules (petbench.engine.compile); not in the identity
 
@@ -184,7 +186,8 @@ def train_and_record(host, config: RunConfig, results_dir: Path, run_dir: Path, 
                    "metrics": [m.name for m in metrics], "preset": preset, "preset_requested": config.preset,
                    "device": str(device), "compile": compiled,
                    "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
-                   "sync_every": config.sync_every, "predict_batch_size": config.predict_batch_size},
+                   "sync_every": config.sync_every, "predict_batch_size": config.predict_batch_size,
+                   "checkpoint_every": config.checkpoint_every},
         "method": {"name": method.name, "plugin": method_entry.plugin, "dist": method_entry.dist,
                    "description": method_entry.description, "options": method.options,
                    "source": identity["method"]["source"], "parameters": parameters,
@@ -245,6 +248,7 @@ MAX_DRF = 10_000
 
 def check_run_options(config: RunConfig) -> None:
     """Every number of the command line in its range (one ``Error:`` line before any work)."""
+    parse_checkpoint_every(config.checkpoint_every)
     protocol = config.protocol
     limits = (("--sync-every", config.sync_every, 1, 10**9), ("--predict-batch-size", config.predict_batch_size, 1, 10**6),
               ("--seed", config.seed, 0, SEED_MAX), ("--split-seed", protocol.split_seed, 0, SEED_MAX),
@@ -319,6 +323,7 @@ def run_body(record: RunRecord, method, stages, dataset, splits, metrics, config
                             checkpoint_dir=record.path / "checkpoints", stage_cache_dir=results_dir / ".stages",
                             data_fingerprint=fingerprint, run_id=record.run_id, progress=progress, warn=warn,
                             run=data.context(device, amp_dtype), sync_every=config.sync_every,
+                            checkpoint_every=parse_checkpoint_every(config.checkpoint_every),
                             history_path=record.path / HISTORY_NAME, selection=selection,
                             on_epoch=lambda entry: epoch_finished(host, record, entry, log))
         timings["train_s"] = round(time.perf_counter() - started, 3)

@@ -92,6 +92,8 @@ CASES = [
     ("unknown-metric", RUN + ["--metrics", "psnr,bogus"], None, {}, None),
     ("unknown-device", RUN + ["--device", "tpu"], None, {}, None),
     ("unknown-precision", RUN + ["--precision", "fp8"], None, {}, None),
+    ("checkpoint-every-bogus", RUN + ["--checkpoint-every", "often"], None, {}, None),
+    ("checkpoint-every-zero-steps", RUN + ["--checkpoint-every", "0"], None, {}, None),
     ("results-is-a-file", with_option(RUN, "--results", "{TMP}/afile"), file_at("afile"), {}, None),
     ("results-under-a-file", with_option(RUN, "--results", "{TMP}/afile/sub"), file_at("afile"), {}, None),
     ("results-in-proc", with_option(RUN, "--results", "/proc/petbench-results"), None, {}, None),

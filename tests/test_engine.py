@@ -57,6 +57,88 @@ def test_resume_after_a_crash_gives_the_same_final_weights(tmp_path):
     assert reports[0].steps == 3 * 6
 
 
+def test_checkpoint_every_writes_mid_epoch_and_skips_epoch_ends(monkeypatch, tmp_path):
+    """With an interval, a checkpoint is written at the first window end after it, mid-epoch or not."""
+    import petbench.engine.trainer as trainer
+    from petbench.engine.intervals import CheckpointEvery
+
+    positions = []
+    real = trainer.save
+    monkeypatch.setattr(trainer, "save", lambda path, method, stages, position, *args, **kwargs:
+                        positions.append((position.stage, position.epoch, position.step))
+                        or real(path, method, stages, position, *args, **kwargs))
+    method = make_method(epochs=3)  # 6 steps an epoch; windows end after steps 2, 4 and 6
+    train(method, method.stages(), tiny_data(), seed=0, device=CPU, progress=False, sync_every=2,
+          checkpoint_every=CheckpointEvery(steps=8), checkpoint_dir=tmp_path)
+    # 8 steps: epoch 2 after its step 2, 8 more: epoch 3 after its step 4; then the stage's end
+    assert positions == [(0, 1, 2), (0, 2, 4), (1, 0, 0)]
+
+
+@pytest.mark.parametrize("crash_at", [4, 9, 13])
+def test_a_crash_after_a_mid_epoch_checkpoint_resumes_bit_for_bit(tmp_path, crash_at):
+    """Weights and the epochs' mean losses of a run resumed mid-epoch equal an uninterrupted run's."""
+    from petbench.engine.intervals import CheckpointEvery
+
+    every = CheckpointEvery(steps=3)
+    reference = make_method()
+    history = tmp_path / "reference.jsonl"
+    train(reference, reference.stages(), tiny_data(), seed=1, device=CPU, progress=False, sync_every=1,
+          checkpoint_every=every, history_path=history)
+    crashing = make_method()
+    stages = crashing.stages()
+    original = stages[0].step
+
+    def step_that_crashes(batch, ctx):
+        if ctx.step_index == crash_at:
+            raise Interrupt
+        return original(batch, ctx)
+
+    stages[0].step = step_that_crashes
+    resumed_history = tmp_path / "resumed.jsonl"
+    with pytest.raises(Interrupt):
+        train(crashing, stages, tiny_data(), seed=1, device=CPU, checkpoint_dir=tmp_path / "ck", progress=False,
+              sync_every=1, checkpoint_every=every, history_path=resumed_history)
+    resumed = make_method()
+    train(resumed, resumed.stages(), tiny_data(), seed=1, device=CPU, checkpoint_dir=tmp_path / "ck", progress=False,
+          sync_every=1, checkpoint_every=every, history_path=resumed_history)
+    for key, value in weights(reference).items():
+        torch.testing.assert_close(resumed.nets.state_dict()[key], value, rtol=0, atol=0)
+
+    def losses(path):
+        return [(e["epoch"], e["losses"]) for e in map(__import__("json").loads, path.read_text().splitlines())]
+    assert losses(resumed_history) == losses(history)
+
+
+def generated_intervals(n=400, seed=0):
+    """Strings near the grammar (digits, units, dots, signs, letters, spaces) and a few fixed ones."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = "0123456789smhdEPOCHepoch.-+ x\u00e9\u0661"
+    fixed = ["epoch", " EPOCH ", "0", "1", "500", "0s", "1.5m", "2h", "-1", "5d", "m", "", "1e3", "\u0661\u0662"]
+    return fixed + ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(n)]
+
+
+def test_checkpoint_every_accepts_epoch_steps_and_times_and_names_anything_else():
+    from petbench.engine.intervals import CheckpointEvery, parse_checkpoint_every
+    from petbench.errors import UserError
+
+    for text in generated_intervals():
+        value = text.strip().lower()
+        try:
+            parsed = parse_checkpoint_every(text)
+        except UserError as exc:
+            assert "--checkpoint-every" in str(exc) and "\n" not in str(exc), repr(text)
+            assert not (value == "epoch" or (value.isascii() and value.isdigit() and int(value) >= 1)), repr(text)
+            continue
+        if value == "epoch":
+            assert parsed == CheckpointEvery(), repr(text)
+        elif parsed.steps is not None:
+            assert parsed.steps == int(value) >= 1, repr(text)
+        else:
+            assert parsed.seconds == float(value[:-1]) * {"s": 1, "m": 60, "h": 3600}[value[-1]], repr(text)
+
+
 def test_different_seeds_give_different_weights():
     a, b = make_method(), make_method()
     train(a, a.stages(), tiny_data(), seed=1, device=CPU, progress=False)

@@ -52,6 +52,45 @@ def test_a_kill_at_every_checkpoint_write_resumes_bit_for_bit(reference, zygote,
         assert_identical(runs, outcome(results))
 
 
+#: checkpoints on an interval (--checkpoint-every): every 3 steps (some epoch ends skipped, some mid-epoch) and
+#: every window (0 s: mid-epoch and at every epoch end), with windows of one step (--sync-every 1), so that
+#: the toy's 2-step epochs have a mid-epoch point
+#: (value, kill at every k-th write): the 0 s variant writes about twice as often, every third write is killed
+INTERVALS = {"steps": ("3", 1), "time": ("0s", 3)}
+
+
+@pytest.fixture(scope="module", params=sorted(INTERVALS))
+def interval_reference(request, tmp_path_factory, zygote):
+    value, stride = INTERVALS[request.param]
+    variants = [{**v, "sync_every": 1, "checkpoint_every": value} for v in VARIANTS]
+    results = tmp_path_factory.mktemp(f"uninterrupted-{request.param}") / "results"
+    code, writes, err = zygote.run(results, variants, mode="after", at=0)
+    assert code == 0, err
+    return variants, outcome(results), writes, stride
+
+
+def test_interval_checkpoints_train_the_same_weights(reference, interval_reference):
+    """Checkpointing mid-epoch changes when state is written, never what is trained."""
+    runs, _, _ = reference
+    _, interval_runs, _, _ = interval_reference  # where they are written: test_engine's test_checkpoint_every_*
+    assert runs.keys() == interval_runs.keys()
+    for run_id, run in runs.items():
+        for key, value in run["nets"].items():
+            assert torch.equal(value, interval_runs[run_id]["nets"][key]), f"{run_id}: {key} differs"
+
+
+def test_a_kill_at_every_interval_checkpoint_write_resumes_bit_for_bit(interval_reference, zygote, tmp_path):
+    variants, runs, writes, stride = interval_reference
+    for at in range(1, writes + 1, stride):
+        results = tmp_path / f"after-{at}"
+        code, _, err = zygote.run(results, variants, mode="after", at=at)
+        assert code == SIGKILLED, f"kill after write {at} did not happen: {err}"
+        code, _, err = zygote.run(results, variants)
+        assert code == 0, f"re-run after kill at write {at} failed: {err}"
+        assert "unusable" not in err, err
+        assert_identical(runs, outcome(results))
+
+
 def test_a_kill_during_evaluation_resumes_bit_for_bit(reference, zygote, tmp_path):
     runs, _, _ = reference
     results = tmp_path / "results"

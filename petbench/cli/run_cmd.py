@@ -36,6 +36,9 @@ def run(
                                            "evaluation (memory only; the result and the run id do not change)."),
     sync_every: int = typer.Option(50, "--sync-every", help="Training steps between reads of the losses to the host "
                                    "(progress bar, NaN/Inf guard); a diverged run stops within this many steps."),
+    checkpoint_every: str = typer.Option("epoch", "--checkpoint-every", help="When to write the checkpoint: 'epoch' "
+                                         "(each epoch's end), N steps (e.g. 500) or a time (e.g. 30m, 90s, 2h), "
+                                         "checked every --sync-every steps; resume is exact either way."),
     option: Optional[list[str]] = typer.Option(None, "--option", "-o", help="Method option key=value (repeatable)."),
     dataset_option: Optional[list[str]] = typer.Option(None, "--dataset-option", "-D",
                                                        help="Dataset option key=value (repeatable)."),
@@ -64,7 +67,7 @@ def run(
         seed=seed, preset=preset, device=device, precision=precision,
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
         save_predictions=not no_predictions, predict_batch_size=predict_batch_size, sync_every=sync_every,
-        compile=compile_modules)
+        checkpoint_every=checkpoint_every, compile=compile_modules)
     console = Console()
     log = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
     if config.metrics:

@@ -1,9 +1,14 @@
 """Run a method's stages: batches, mixed precision, schedules, progress, checkpoints, resume, reuse,
 NaN guard, per-epoch history and validation-based model selection.
 
-No step waits for the GPU: a step's losses are summed where they are (:mod:`.losses`) and read to the
-host every ``sync_every`` steps and at the end of each epoch, for the progress bar and the NaN/Inf
-guard (which so stops a diverged run within ``sync_every`` steps, naming the window of steps).
+No step waits for the GPU: a step's losses are kept where they are (:mod:`.losses`), summed and read
+to the host every ``sync_every`` steps and at the end of each epoch, for the progress bar and the
+NaN/Inf guard (which so stops a diverged run within ``sync_every`` steps, naming the window of steps).
+The loop's own work per step is a few Python operations: the bar advances at a window's end or at
+most every ``BAR_SECONDS``, autocast is entered only when a precision asks for it. Checkpoints are
+written at the end of every epoch, or, with ``checkpoint_every`` (:mod:`.intervals`), at the end of
+the first window after a number of steps or seconds, mid-epoch included; a run resumed from a
+mid-epoch checkpoint continues bit for bit.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from ..errors import TrainingDiverged, UserError
 from ..method import SOURCES, Method, RunContext, Stage, TrainContext, is_scheduler_factory, steps_for
 from .checkpoint import (UnreadableFile, Warn, atomic_torch_save, derive_seed, first_line, load_plain, move_aside,
                          rng_state, seed_everything, set_rng_state)
+from .intervals import EVERY_EPOCH, CheckpointEvery
 from .losses import LossMeter, first_non_finite
 from .selection import Selection
 
@@ -34,6 +40,7 @@ PREVIOUS_NAME = "previous.pt"  # the checkpoint before last.pt: the fallback whe
 FORMAT = 2  # "history" and "selection" were added as optional keys: older checkpoints still load
 SYNC_EVERY = 50  # default number of steps between reads of the losses to the host
 REFRESH_PER_SECOND = 2
+BAR_SECONDS = 0.25  # the bar's position is updated at most this often between windows
 HISTORY_NAME = "history.jsonl"
 
 EpochHook = Callable[[dict], None]
@@ -54,12 +61,15 @@ REPORT_FIELDS = {"name", "epochs", "steps", "seconds", "reused_from", "final_los
 
 @dataclass
 class Position:
-    """Where training continues: stage ``stage`` at epoch ``epoch`` (0: the stage starts afresh with
-    its own seed; otherwise the RNG state of the checkpoint is restored)."""
+    """Where training continues: stage ``stage`` at epoch ``epoch``, step ``step`` of it (both 0: the
+    stage starts afresh with its own seed; otherwise the RNG state of the checkpoint is restored).
+    A mid-epoch position (``step`` > 0) is at a window's end and carries the epoch's loss sums."""
 
     stage: int = 0
     epoch: int = 0
     seconds: float = 0.0  # training time already spent in this stage
+    step: int = 0
+    meter: dict | None = None  # LossMeter.state_dict() at a mid-epoch position
 
 
 @dataclass
@@ -84,7 +94,7 @@ def train(method: Method, stages: list[Stage], data: TrainingData, *, seed: int,
           stage_cache_dir: Path | None = None, data_fingerprint: dict | None = None,
           run_id: str = "", progress: bool = True, warn: Warn = print, run: RunContext | None = None,
           sync_every: int = SYNC_EVERY, history_path: Path | None = None, on_epoch: EpochHook | None = None,
-          selection: Selection | None = None) -> list[StageReport]:
+          selection: Selection | None = None, checkpoint_every: CheckpointEvery = EVERY_EPOCH) -> list[StageReport]:
     """Train ``method`` (its nets already on ``device``) through ``stages`` (from
     ``method.stages()``) on ``data``; returns one report per stage.
 
@@ -113,7 +123,7 @@ def train(method: Method, stages: list[Stage], data: TrainingData, *, seed: int,
     for index, stage in enumerate(stages):
         if index < position.stage:
             continue
-        starting = index > position.stage or position.epoch == 0
+        starting = index > position.stage or (position.epoch == 0 and position.step == 0)
         cache_file = None
         if stage.reuse_key is not None and stage_cache_dir is not None:
             cache_file = Path(stage_cache_dir) / f"{stage_cache_key(stage, data_fingerprint or {}, seed)}.pt"
@@ -131,7 +141,9 @@ def train(method: Method, stages: list[Stage], data: TrainingData, *, seed: int,
         report = run_stage(method, stages, index, data, seed=seed, device=device, amp_dtype=amp_dtype,
                            scaler=scaler, checkpoint_path=checkpoint_path, done=done,
                            first_epoch=0 if starting else position.epoch,
+                           resume_at=None if starting else position,
                            seconds=0.0 if starting else position.seconds, progress=progress, run=run,
+                           checkpoint_every=checkpoint_every,
                            sync_every=sync_every, history_path=history_path, on_epoch=on_epoch,
                            selection=selection if index == len(stages) - 1 else None)
         done.reports.append(report)
@@ -203,9 +215,10 @@ def apply_checkpoint(state, method: Method, stages: list[Stage], scaler,
         if selection is not None and state.get("selection") is not None:
             selection.load_state_dict(state["selection"])
         position = Position(int(state["position"]["stage"]), int(state["position"]["epoch"]),
-                            float(state.get("stage_seconds", 0.0)))
+                            float(state.get("stage_seconds", 0.0)), int(state["position"].get("step", 0)),
+                            state.get("meter"))
         done = Done([StageReport(**r) for r in state["reports"]], [dict(e) for e in state.get("history", [])])
-        if position.epoch > 0:  # inside the guard: a checkpoint without its RNG state is damaged, like any other
+        if position.epoch > 0 or position.step > 0:  # inside the guard: a checkpoint without its RNG state is damaged
             set_rng_state(state["rng"])
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise CheckpointMismatch(f"it does not fit this method ({first_line(exc)})") from None
@@ -265,27 +278,35 @@ def load_stage(method: Method, stage: Stage, cache_file: Path, payload: str, dev
 
 def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, seed, device, amp_dtype, scaler,
               checkpoint_path, done: Done, first_epoch: int, seconds: float, progress, run, sync_every: int,
-              history_path, on_epoch, selection: Selection | None) -> StageReport:
+              history_path, on_epoch, selection: Selection | None, resume_at: Position | None = None,
+              checkpoint_every: CheckpointEvery = EVERY_EPOCH) -> StageReport:
     stage = stages[index]
     steps = steps_per_epoch(stage, data)
     ctx = TrainContext(device, amp_dtype, scaler, run=run, steps_per_epoch=steps, epochs=stage.epochs)
-    if first_epoch == 0:
+    first_step = resume_at.step if resume_at is not None else 0
+    if first_epoch == 0 and first_step == 0:
         seed_everything(derive_seed(seed, index + 1))
     set_train_mode(method, stage)
     per_step = stage.schedulers_per == "step"
+    call = stage.step if amp_dtype is None else autocast_step(stage.step, device, amp_dtype)
+    scaling = scaler.is_enabled()
     meter, losses = LossMeter(), {}
+    due = CheckpointClock(checkpoint_every)
     with make_progress(progress) as bar:
-        task = bar.add_task(f"{stage.name}", total=steps * (stage.epochs - first_epoch))
+        task = bar.add_task(f"{stage.name}", total=steps * (stage.epochs - first_epoch) - first_step)
         for epoch in range(first_epoch, stage.epochs):
             started = time.perf_counter()
             ctx.epoch = epoch
             meter.new_epoch()
-            for step_index, batch in enumerate(batches(stage, data, steps, derive_seed(seed, index + 1, epoch), device)):
+            start = first_step if epoch == first_epoch else 0
+            if start and resume_at is not None and resume_at.meter is not None:
+                meter.load_state_dict(resume_at.meter)
+            shown, bar_time = start, started
+            for step_index, batch in enumerate(batches(stage, data, steps, derive_seed(seed, index + 1, epoch), device,
+                                                       start=start), start=start):
                 ctx.step_index = epoch * steps + step_index
-                with torch.autocast(device_type=device.type, dtype=amp_dtype or torch.float32,
-                                    enabled=amp_dtype is not None):
-                    raw = stage.step(batch, ctx)
-                if ctx.stepped:  # the fp16 loss scale adapts once per step, after all its updates
+                raw = call(batch, ctx)
+                if ctx.stepped and scaling:  # the fp16 loss scale adapts once per step, after all its updates
                     scaler.update()
                     ctx.stepped = False
                 if per_step:
@@ -296,12 +317,23 @@ def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, se
                 if (step_index + 1) % sync_every == 0 or last:  # the only places the loop waits for the device
                     window, epoch_means = meter.read_window(with_epoch=last)
                     check_finite(stage, epoch, meter.window_first, step_index, window)
+                    due.count(step_index + 1 - meter.window_first)
                     meter.window_first = step_index + 1
                     if last:
                         losses = epoch_means
-                    bar.update(task, description=f"{stage.name} {epoch + 1}/{stage.epochs} "
+                    bar.update(task, advance=step_index + 1 - shown, description=f"{stage.name} {epoch + 1}/{stage.epochs} "
                                + " ".join(f"{k}={v:.4g}" for k, v in window.items()))
-                bar.update(task, advance=1)
+                    shown = step_index + 1
+                    if not last and due.due():
+                        save(checkpoint_path, method, stages,
+                             Position(index, epoch, seconds + time.perf_counter() - started, step_index + 1,
+                                      meter.state_dict()), scaler, done, selection)
+                        due.reset()
+                elif progress:
+                    now = time.perf_counter()
+                    if now - bar_time >= BAR_SECONDS:
+                        bar.update(task, advance=step_index + 1 - shown)
+                        shown, bar_time = step_index + 1, now
             if not per_step:
                 for scheduler in stage.schedulers.values():
                     scheduler.step()
@@ -314,12 +346,43 @@ def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, se
             entry["seconds"] = round(seconds, 3)
             done.history.append(entry)
             write_history(history_path, done.history)
-            if epoch + 1 < stage.epochs:
+            if epoch + 1 < stage.epochs and (checkpoint_every.per_epoch or due.due()):
                 save(checkpoint_path, method, stages, Position(index, epoch + 1, seconds), scaler, done, selection)
+                due.reset()
             if on_epoch is not None:
                 on_epoch(dict(entry))
     method.nets.eval()
     return StageReport(stage.name, stage.epochs, steps * stage.epochs, seconds, final_losses=losses)
+
+
+def autocast_step(step, device: torch.device, amp_dtype: torch.dtype):
+    """``step`` under autocast to ``amp_dtype`` (without a precision the step is called as it is: entering
+    a disabled autocast still costs every step)."""
+    def under_autocast(batch, ctx):
+        with torch.autocast(device_type=device.type, dtype=amp_dtype):
+            return step(batch, ctx)
+    return under_autocast
+
+
+class CheckpointClock:
+    """Whether a checkpoint is due under ``every`` at a window's end: after ``every.steps`` steps or
+    ``every.seconds`` seconds since the last checkpoint (the default, every epoch, is never due mid-epoch)."""
+
+    def __init__(self, every: CheckpointEvery) -> None:
+        self.every = every
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps, self.since = 0, time.monotonic()
+
+    def count(self, steps: int) -> None:
+        self.steps += steps
+
+    def due(self) -> bool:
+        if self.every.per_epoch:
+            return False
+        return (self.every.steps is not None and self.steps >= self.every.steps) or \
+            (self.every.seconds is not None and time.monotonic() - self.since >= self.every.seconds)
 
 
 def check_finite(stage: Stage, epoch: int, first: int, last: int, window: dict[str, float]) -> None:
@@ -355,7 +418,8 @@ def save(path: Path | None, method: Method, stages: list[Stage], position: Posit
     """Checkpoint at ``position``; the checkpoint it replaces is kept as ``previous.pt``."""
     if path is None:
         return
-    state = {"format": FORMAT, "position": {"stage": position.stage, "epoch": position.epoch},
+    state = {"format": FORMAT, "position": {"stage": position.stage, "epoch": position.epoch, "step": position.step},
+             "meter": position.meter,
              "stage_names": [s.name for s in stages], "nets": method.nets.state_dict(),
              "stages": stage_states(stages), "scaler": scaler.state_dict(), "rng": rng_state(),
              "stage_seconds": position.seconds, "reports": [r.__dict__ for r in done.reports],
@@ -391,24 +455,35 @@ def steps_per_epoch(stage: Stage, data: TrainingData) -> int:
     return steps_for(data.count(stage.sources[0]), stage.batch_size, stage.steps_per_epoch)
 
 
-def batches(stage: Stage, data: TrainingData, steps: int, seed: int, device: torch.device):
-    """Shuffled batches of the first source; the other sources are drawn independently."""
+def batches(stage: Stage, data: TrainingData, steps: int, seed: int, device: torch.device, start: int = 0):
+    """Shuffled batches of the first source; the other sources are drawn independently. A batch depends
+    only on the epoch's seed and its step, so ``start`` resumes an epoch mid-way with the same batches.
+    Everything that does not change between steps (each order on its slices' device, which tensors
+    need a copy to ``device``) is settled once per epoch: a step only slices and gathers."""
     generator = torch.Generator().manual_seed(seed)
     orders = {source: torch.randperm(data.count(source), generator=generator) for source in stage.sources}
-    placed: dict[tuple, torch.Tensor] = {}  # each order copied once per epoch to where its slices live
-    for step in range(steps):
+    size = stage.batch_size
+    plan = []  # per source: its length, and per device its order and its (key, slices, copied?) entries
+    for source, order in orders.items():
+        per_device: dict[torch.device, list] = {}
+        for key in SOURCES[source]:
+            tensor = data.tensors[key]
+            per_device.setdefault(tensor.device, []).append((key, tensor, tensor.device != device))
+        plan.append((len(order), [(order.to(where), entries) for where, entries in per_device.items()]))
+    for step in range(start, steps):
         batch = {}
-        for source, order in orders.items():
-            start = (step * stage.batch_size) % len(order)
-            for key in SOURCES[source]:
-                tensor = data.tensors[key]
-                if (source, tensor.device) not in placed:
-                    placed[(source, tensor.device)] = order.to(tensor.device)
-                on_device = placed[(source, tensor.device)]
-                index = on_device[start:start + stage.batch_size]
-                if len(index) < min(stage.batch_size, len(order)):  # wrap around for a short source
-                    index = torch.cat([index, on_device[:stage.batch_size - len(index)]])
-                batch[key] = tensor[index].to(device, non_blocking=True)
+        first = step * size
+        for length, placed in plan:
+            begin = first % length
+            taken = min(size, length - begin)
+            wrap = taken < min(size, length)  # wrap around for a short source
+            for order, entries in placed:
+                index = order[begin:begin + size]
+                if wrap:
+                    index = torch.cat([index, order[:size - taken]])
+                for key, tensor, copy in entries:
+                    picked = tensor[index]
+                    batch[key] = picked.to(device, non_blocking=True) if copy else picked
         yield batch
 
 

@@ -6,9 +6,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from petbench import Method, Stage
+from petbench import Method, Stage, adam
 from petbench.options import Constraint, at_least, between, greater_than, one_of
 
+from .blocks.precision import full_precision
 from .option_checks import OptionChecker
 
 #: The learning-rate schedules (per epoch; the engine steps ``Stage.schedulers`` once an epoch):
@@ -64,7 +65,7 @@ def common_constraints(defaults: dict) -> dict[str, Constraint]:
 
 
 def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.l1_loss(prediction.float(), target.float())
+    return torch.nn.functional.l1_loss(full_precision(prediction), full_precision(target))
 
 
 class BaselineMethod(Method):
@@ -109,9 +110,10 @@ class BaselineMethod(Method):
 
     # -- helpers for stages() -------------------------------------------------------------
     def adam(self, *modules: str, lr: float | None = None) -> torch.optim.Adam:
+        """Adam over ``modules``' parameters, fused where their device allows (``petbench.adam``)."""
         o = self.options
         parameters = [p for name in modules for p in self.nets[name].parameters()]
-        return torch.optim.Adam(parameters, lr=o["lr"] if lr is None else lr, betas=(o["beta1"], o["beta2"]))
+        return adam(parameters, lr=o["lr"] if lr is None else lr, betas=(o["beta1"], o["beta2"]))
 
     def make_stage(self, step, optimizers: dict[str, torch.optim.Optimizer], modules: tuple[str, ...],
                    sources: tuple[str, ...], state: dict[str, Any] | None = None) -> Stage:

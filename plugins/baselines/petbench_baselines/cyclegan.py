@@ -17,6 +17,10 @@ The ``reference`` preset is upstream exactly: InstanceNorm in the generators and
 Tanh output on images mapped to [-1, 1] (``value_range``), no supervised term, and upstream's epoch of
 ``max(|A|, |B|)`` samples (``epoch_length="max"``). Under any other option set the run is petbench's
 variant, and its ``variant_note`` (the tables' footnote) lists each departure from upstream.
+
+The step's 13 network calls run as 8 (``step_batching="merge"``) or 4 (``"stack"``), with the same
+losses and gradients, where that is exact (no norm layers; the ``reference`` preset's InstanceNorm keeps the unbatched step):
+:mod:`.cyclegan_batched`.
 """
 from __future__ import annotations
 
@@ -26,13 +30,14 @@ from .blocks import ImagePool, PatchGAN, ResnetGenerator, gan_loss, init_weights
 from .blocks.norm import NORMS
 from .blocks.resnet import OUTPUTS, SLICE_SCALES
 from .common import BaselineMethod, in_order, l1
+from .cyclegan_batched import STEP_BATCHINGS, batched_step, effective_batching
 
 PAPER = {
     "ngf": 64, "ndf": 64, "n_blocks": 6, "d_layers": 3, "norm": "none",
     "lambda_cycle": 10.0, "lambda_identity": 5.0, "lambda_sup": 10.0, "pool_size": 50,
     "lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
     "epochs": 200, "lr_decay": "linear", "decay_start": 100, "batch_size": 1, "steps_per_epoch": None,
-    "crop_size": 0, "slice_scale": "none", "update_order": "g_first",
+    "crop_size": 0, "slice_scale": "none", "update_order": "g_first", "step_batching": "merge",
     "output": "linear", "value_range": 2.0, "epoch_length": "first",
 }
 
@@ -96,6 +101,13 @@ def variant_note_for(options) -> str | None:
             " (--preset reference is upstream)") if departures else None
 
 
+def cropped(step, size: int):
+    """``step`` on :func:`random_crops` of each batch (``size`` 0: the full slices)."""
+    if not size:
+        return step
+    return lambda batch, ctx: step(random_crops(batch, size), ctx)
+
+
 class CycleGAN(BaselineMethod):
     name = "cyclegan"
     description = ("Cycle-GAN (ResNet generators, 70x70 PatchGANs, LSGAN, cycle 10, identity 5, pool 50) on "
@@ -129,6 +141,7 @@ class CycleGAN(BaselineMethod):
         checker.one_of("output", OUTPUTS)
         checker.one_of("epoch_length", EPOCH_LENGTHS)
         checker.positive("value_range")
+        checker.one_of("step_batching", STEP_BATCHINGS)
 
     def __init__(self, options=None, preset=None):
         super().__init__(options, preset)
@@ -194,6 +207,9 @@ class CycleGAN(BaselineMethod):
 
             return in_order(o["update_order"], update_g, update_d)
 
+        batching = effective_batching(o)  # the unbatched step only where batching is not exact (norm layers)
+        if batching != "none":
+            step = cropped(batched_step(self, opt_g, opt_d, batching), o["crop_size"])
         sources = epoch_sources(o, run)
         return [self.make_stage(step, {"G": opt_g, "D": opt_d}, ("G", "F", "D_S", "D_L"), sources,
                                 state={"pool_fake_spet": self.pool_fake_spet, "pool_fake_lpet": self.pool_fake_lpet})]

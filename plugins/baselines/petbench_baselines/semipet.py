@@ -19,6 +19,7 @@ structure details in the mapping from LPET to SPET") and design/methods.md secti
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -100,18 +101,22 @@ class SemiPETGenerator(nn.Module):
         return self.unet(lpet, region_map(lpet, self.thresholds, self.smooth))
 
 
+@functools.lru_cache(maxsize=32)
 def gaussian_window(sigma: float, device, size: int | None = None) -> torch.Tensor:
-    size = size or 2 * math.ceil(3 * sigma) + 1
-    coords = torch.arange(size, device=device, dtype=torch.float32) - size // 2
-    g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :])[None, None]
+    """The normalised 2D Gaussian ``[1, 1, size, size]``, built once per (sigma, device, size): a step
+    allocates nothing a CUDA graph could not hold, and reads nothing from the host."""
+    with torch.inference_mode(False), torch.no_grad():  # a plain constant, wherever it is first built
+        size = size or 2 * math.ceil(3 * sigma) + 1
+        coords = torch.arange(size, device=device, dtype=torch.float32) - size // 2
+        g = torch.exp(-coords ** 2 / (2 * sigma ** 2))
+        g = g / g.sum()
+        return (g[:, None] * g[None, :])[None, None]
 
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma <= 0:
         return x
-    window = gaussian_window(sigma, x.device)
+    window = gaussian_window(float(sigma), x.device)
     return F.conv2d(F.pad(x, [window.shape[-1] // 2] * 4, mode="replicate"), window)
 
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 import torch.nn.functional as F
-from petbench import Method, Stage, TrainContext, UserError
+from petbench import Method, Stage, TrainContext, UserError, adam
 from petbench.options import Constraint, at_least, between, greater_than, one_of
 
 from .bilateral import UPSAMPLE_MODES, DoseDecoder, Projector, Tokens, TransferModule, decouple, fuse, token_swap
@@ -260,8 +260,8 @@ class S3PET(Method):
         """A stage optimising ``modules`` with Adam on ``losses_fn(batch)["loss"]`` (the other
         entries are its terms, for the progress bar), with the ``{prefix}_*`` options."""
         o = self.options
-        optimizer = torch.optim.Adam([p for m in modules for p in self.nets[m].parameters()],
-                                     lr=o[f"{prefix}_lr"], betas=tuple(o["betas"]))
+        optimizer = adam([p for m in modules for p in self.nets[m].parameters()],  # fused where supported
+                         lr=o[f"{prefix}_lr"], betas=tuple(o["betas"]))
 
         def step(batch: dict, ctx: TrainContext) -> dict:
             losses = losses_fn(batch)
