@@ -1,5 +1,6 @@
 """`petbench split` and `petbench import`: the protocol written out for an outside tool, and that tool's
 predictions checked, scored as a trained run is, recorded as an external run and ranked with the others."""
+import csv
 import json
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_imported_predictions_are_scored_as_recomputed_and_ranked(cli, tmp_path)
         assert got["nmse"] == pytest.approx(nmse, rel=1e-9)
     board = cli("compare", "--results", res, "--format", "csv")
     assert board.exit_code == 0, board.output
-    methods = [line.split(",")[2] for line in board.output.splitlines() if line.startswith("tiny,")]
+    methods = [row["method"] for row in csv.DictReader(board.stdout.splitlines())]
     assert sorted(methods) == ["gauss", "lpet", "tiny-cnn"]
     assert "external" in board.output  # the note names the imported row
     table = cli("compare", "--results", res, "--table", "1", "--format", "csv")

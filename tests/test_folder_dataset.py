@@ -172,7 +172,7 @@ def test_a_label_map_off_the_standard_dose_grid_is_an_error(tmp_path):
         folder(tmp_path).load("a")
 
 
-def test_split_and_import_on_a_folder_dataset(tmp_path, isolated_cache):
+def test_split_and_import_on_a_folder_dataset(tmp_path, isolated_cache, request):
     """`petbench split --volumes` on a user's folder: its files named, the host's volumes written; the
     test inputs imported back unchanged score as the lpet row does."""
     import json
@@ -181,8 +181,10 @@ def test_split_and_import_on_a_folder_dataset(tmp_path, isolated_cache):
     from typer.testing import CliRunner
 
     from petbench.cli import create_app
+    from petbench.plugins import set_host
     from petbench.testing.toys import isolated_host
 
+    request.addfinalizer(lambda: set_host(None))  # create_app makes its host the CLI's: later tests get the default
     make_folder(tmp_path / "data", paired=("a", "b", "c"), unpaired=("u1",))
     app, runner = create_app(isolated_host()), CliRunner()
     protocol = ["--dataset", "folder", "--data-root", str(tmp_path / "data"), "--drf", "4", "--n-train", "2",
@@ -203,5 +205,5 @@ def test_split_and_import_on_a_folder_dataset(tmp_path, isolated_cache):
         assert done.exit_code == 0, done.output
     board = runner.invoke(app, ["compare", "--results", str(results), "--format", "json", "--metrics", "psnr"])
     table = json.JSONDecoder().raw_decode(board.output[board.output.index("{"):])[0]
-    rows = {row["method"]: row["psnr_mean"] for row in table["rows"]}
+    rows = {row["method"]: row["values"]["psnr_mean"] for row in table["rows"]}
     assert rows["identity"] == pytest.approx(rows["lpet"], rel=1e-6)

@@ -127,8 +127,9 @@ def test_every_missing_piece_is_a_gap_with_its_reason(cli, tmp_path):
     page = Page(text)
     gaps = re.findall(r'<p class="gap"><b>(.*?)</b>: (.*?)</p>', text)
     reasons = {what: why for what, why in gaps}
-    assert "is not JSON lines" in reasons["training curves of semipet"]
-    assert any("broken_run" in why and "method is 3" in why for what, why in gaps if what == "damaged record left out")
+    assert "history.jsonl" in reasons["training curves of semipet"] and "line 1" in reasons["training curves of semipet"]
+    assert any("broken_run" in why and "method: input should be a valid dictionary" in why
+               for what, why in gaps if what == "damaged record left out")
     assert "trains nothing" in reasons["training curves of lpet"]
     # the run without predictions is still in the tables; the viewer shows the other columns
     assert "cvtgan" in [row[0] for row in page.tables["leaderboard-table"][1:]]
@@ -188,8 +189,9 @@ def test_marks_of_external_reimplemented_and_variant_records(cli, tmp_path):
     text = out.read_text()
     row = {m: re.search(rf'<tr data-method="{m}">(.*?)</tr>', text).group(1) for m in made}
     badges = {m: re.findall(r'<span class="mark" title="([^"]*)">([^<]*)</span>', r) for m, r in row.items()}
-    assert badges["argan"] == [("re-implementation (port): github.com/x/argan", "re-implementation"),
-                               ("variant: 2D", "variant")]
+    # the table model's own mark first (its footnote names the row), then what only the record says
+    assert badges["argan"] == [("variant: argan: 2D", "†"),
+                               ("re-implementation (port): github.com/x/argan", "re-implementation")]
     assert [b[1] for b in badges["semipet"]] == ["external"]
     assert badges["s3pet"] == [] and badges["lpet"] == []
 
