@@ -247,8 +247,8 @@ def summary(out: Path) -> str:
             schedule = ", ".join(f"{stage} {e['epochs']} × {e['steps_per_epoch']} (batch {e['batch_size']})"
                                  for stage, e in stages.items())
             total_steps = sum(e["epochs"] * e["steps_per_epoch"] for e in stages.values())
-            ms = " / ".join(f"{e['eager_ms']:.1f} / {e['compiled_ms']:.1f}" if "compiled_ms" in e else f"{e['eager_ms']:.1f} / –"
-                            for e in stages.values())
+            ms = "; ".join((f"{stage} " if len(stages) > 1 else "") + f"{e['eager_ms']:.1f} / "
+                           + (f"{e['compiled_ms']:.1f}" if "compiled_ms" in e else "–") for stage, e in stages.items())
             eager_h = sum(e["epochs"] * e["steps_per_epoch"] * e["eager_ms"] for e in stages.values()) / 3.6e6
             compiled_h = (sum(e["epochs"] * e["steps_per_epoch"] * e["compiled_ms"] for e in stages.values()) / 3.6e6
                           if all("compiled_ms" in e for e in stages.values()) else float("nan"))

@@ -35,7 +35,9 @@ def test_pyproject_declares_a_unique_distribution_and_its_entry_point():
     assert (TEMPLATE / "petbench_plugin_template" / "plugin.py").is_file()
     assert "examples/plugin-template/tests" in tomllib.loads((ROOT / "pyproject.toml").read_text())[
         "tool"]["pytest"]["ini_options"]["testpaths"]
-    assert "examples/plugin-template" in (ROOT / "Makefile").read_text()  # make test installs it (.ci/run runs make test)
+    # CI (.ci/run) runs `make test`, whose set-up installs the template
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "-e examples/plugin-template" in (ROOT / "Makefile").read_text()
 
 
 def test_template_registers_and_conforms(template_plugin):
