@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   set up (if needed) and run the main job on the built-in phantom: S3PET quick, LPET, compare
+#   make demo   set up (if needed) and run the main job on the built-in phantom: S3PET quick, LPET, compare, report
 #   make test   set up (if needed) and run the test suite, as CI does (.ci/run)
 # Both are idempotent: a second call reuses the environment, the phantom cache and the finished runs.
 #
@@ -63,6 +63,7 @@ demo: setup
 	$(PETBENCH) run --method s3pet --dataset phantom --preset quick --results $(RESULTS) $(RUN_ARGS)
 	$(PETBENCH) run --method lpet --dataset phantom --results $(RESULTS) $(RUN_ARGS)
 	$(PETBENCH) compare --dataset phantom --results $(RESULTS)
+	$(PETBENCH) report --dataset phantom --results $(RESULTS) --out $(RESULTS)/report.html
 
 test: setup
 	$(PETBENCH) --strict-plugins plugins >/dev/null   # every shipped plugin loads (a global option: before the command)

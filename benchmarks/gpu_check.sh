@@ -55,6 +55,9 @@ fi
 # set; its output goes to $OUT/extra-<n>.log. Add launch-bound measurements (kernel counts, FLOPs per
 # launch, ...) here, e.g.  "python -m pytest benchmarks/test_launches.py -q -s --device-env"
 EXTRA_MEASUREMENTS=(
+  # the launch-bound figures (docs/reproducing.md): kernels and kernel-issuing ops per step, step time
+  # eager and compiled, FLOPs and the share of the peak, per method (Cycle-GAN's merge/stack/none steps too)
+  'python benchmarks/gpu_launch_check.py --device "$DEVICE" --compile --out "$OUT/launch.json"'
 )
 
 {
