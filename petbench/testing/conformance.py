@@ -48,6 +48,7 @@ from ..data.slices import TrainingData, to_slices
 from ..data.subject import Subject
 from ..dataset import Dataset
 from ..engine import train
+from ..threads import one_thread
 from ..engine.checkpoint import seed_everything
 from ..engine.device import resolve_device
 from ..errors import PluginError, UserError
@@ -327,16 +328,6 @@ class PredictGuard:
             del self.method.predict  # back to the class's method
 
 
-@contextmanager
-def single_thread():
-    """Tiny tensors gain nothing from torch's thread pool, and on a busy machine its threads
-    wait for each other (seconds instead of milliseconds): checks run on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def method_options(cls: type, options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -521,7 +512,7 @@ def method_report(target: str | type, *, options: Mapping[str, Any] | None = Non
                f"differently (max difference {_max_difference(state['pred'], restored):.3g}); keep everything "
                "predict() uses in self.nets (modules, or buffers via register_buffer)")
 
-    with single_thread():
+    with one_thread():  # tiny tensors: torch's thread pool only waits on a busy machine
         checks.run("registered", registered, required=True)
         checks.run("instantiates", instantiates, required=True)
         checks.run("stages", declares_stages, required=True)

@@ -13,12 +13,12 @@ process, in a worker process of ``generate_subjects`` and on a machine with anot
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from ...threads import one_thread
 from .anatomy import BLOCK_SIZE, Anatomy, make_anatomy
 from .filters import FWHM_PER_SIGMA, blur_axis, gaussian_blur
 from .projector import get_projector
@@ -65,17 +65,6 @@ def simulate_subject(index: int, seed: int = 0, anatomy: str = "brain", size: in
     with one_thread():
         truth = make_anatomy(anatomy, size, stream(seed, index, "anatomy"), device)
         return simulate_scan(truth, drfs, physics, seed, index, device)
-
-
-@contextmanager
-def one_thread():
-    """torch's intra-op threads set to 1 inside, restored after (see the module's docstring)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def simulate_scan(truth: Anatomy, drfs, physics: Physics, seed: int, index: int, device="cpu") -> SimulatedSubject:
