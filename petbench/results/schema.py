@@ -136,6 +136,8 @@ def first_error(exc: ValidationError) -> str:
     """A pydantic error as one line: where, what is wrong, what was there."""
     error = exc.errors(include_url=False)[0]
     where = ".".join(str(part) for part in error["loc"]) or "the file"
+    if not where.isprintable() or len(where) > 80:  # a key read from the file: never a line break in the message
+        where = ascii(where[:80])
     given = error.get("input")
     shown = repr(given) if not isinstance(given, (dict, list)) else type(given).__name__
     shown = shown if len(shown) <= 40 else shown[:39] + "…"
@@ -347,7 +349,7 @@ class MeterState(Closed):
     def sums_are_numbers(self):
         for name, value in self.epoch.items():
             if not (type(value) is float or type(value).__name__ == "Tensor"):
-                raise ValueError(f"meter.epoch.{name[:40]} is a {type(value).__name__}, not a loss sum")
+                raise ValueError(f"meter.epoch.{ascii(name[:40])} is a {type(value).__name__}, not a loss sum")
         if set(self.epoch) != set(self.epoch_counts):
             raise ValueError("meter.epoch and meter.epoch_counts name different losses")
         return self
