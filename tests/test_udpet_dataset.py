@@ -300,7 +300,7 @@ def test_corrupt_cache_files_are_rebuilt(tmp_path, isolated_cache, caplog):
     again = dataset(tmp_path, size=8).load("p1", (10,))
     np.testing.assert_array_equal(again.spet, first.spet)
     np.testing.assert_array_equal(again.lpet[10], first.lpet[10])
-    corrupt = [m for m in warnings_of(caplog) if "corrupt cache entry" in m]
+    corrupt = [m for m in warnings_of(caplog) if "conversion cache entry" in m and "is damaged" in m]
     assert len(corrupt) == 2
 
 

@@ -491,6 +491,25 @@ def test_a_conversion_cache_entry_that_does_not_fit_its_key_is_rebuilt(tmp_path)
     assert cache.get_volume(one) is None and not sidecar.exists()
 
 
+def test_a_damaged_conversion_cache_entry_is_one_warning_line_naming_its_file(tmp_path, caplog):
+    """A mismatch is the cache's own damage (a changed source file is a new key): one warning line naming the
+    cache file, and the entry is deleted, so the next read converts the user's files again."""
+    import logging
+
+    from petbench.datasets.scanned.cache import ConversionCache
+
+    cache = ConversionCache("udpet", root=tmp_path)
+    key = {"source": "a", "crop": "none"}
+    cache.put_volume(key, np.ones((4, 4, 4), dtype=np.float32), np.eye(4), {})
+    volume, sidecar = cache.path("volumes", key, ".nii.gz"), cache.path("volumes", key, ".json")
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "key": {"source": "b", "crop": "none"}}))
+    with caplog.at_level(logging.WARNING, logger="petbench"):
+        assert cache.get_volume(key) is None
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert str(sidecar) in line and "\n" not in line and "converted again" in line, line
+    assert not sidecar.exists() and not volume.exists()
+
+
 def test_a_running_record_that_no_process_holds_reads_as_interrupted(tmp_path):
     from petbench.results.lock import RunLock
 

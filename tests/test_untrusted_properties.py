@@ -349,3 +349,165 @@ def test_compare_and_score_on_a_damaged_record_name_it_and_write_nothing_outside
     finally:
         set_host(None)  # create_app made it the CLI's host: later tests get the default one again
         shutil.rmtree(root)
+
+
+# -- checkpoints and stage files: a damaged layout is named, moved aside, and the work redone ------------------
+def tiny_training():
+    """A tiny method and data (petbench.testing.toys.TinyMethod), the same for every call."""
+    import torch
+
+    from petbench.data.slices import TrainingData
+    from petbench.testing.toys import TinyMethod
+
+    g = torch.Generator().manual_seed(0)
+    spet = torch.rand(24, 1, 8, 8, generator=g)
+    lpet = spet + 0.2 * torch.randn(24, 1, 8, 8, generator=g)
+    torch.manual_seed(0)
+    return TinyMethod({"epochs": 2, "batch_size": 4}), TrainingData({"lpet": lpet, "spet": spet})
+
+
+def train_tiny(method, stages, data, **kw):
+    import torch
+
+    from petbench.engine import train
+    from petbench.engine.intervals import CheckpointEvery
+
+    return train(method, stages, data, seed=1, device=torch.device("cpu"), progress=False, sync_every=1,
+                 checkpoint_every=CheckpointEvery(steps=3), **kw)
+
+
+class Stop(Exception):
+    pass
+
+
+class Saved:
+    """What :func:`saved_training` keeps (a short repr: Hypothesis prints the test's arguments)."""
+
+    def __init__(self, final, checkpoint, stage_name, stage_file):
+        self.final, self.checkpoint, self.stage_name, self.stage_file = final, checkpoint, stage_name, stage_file
+
+    def __repr__(self):
+        return "Saved(...)"
+
+
+@pytest.fixture(scope="module")
+def saved_training(tmp_path_factory):
+    """An uninterrupted run's final weights, a mid-epoch checkpoint (step 2 of epoch 2) of the same
+    run, and the stage file another run stored for its (shared) stage."""
+    import torch
+
+    from petbench.engine.checkpoint import load_plain
+
+    method, data = tiny_training()
+    train_tiny(method, method.stages(), data)
+    final = {k: v.clone() for k, v in method.nets.state_dict().items()}
+    folder = tmp_path_factory.mktemp("ck")
+    crashing, data = tiny_training()
+    stages = crashing.stages()
+    step = stages[0].step
+
+    def crash_in_epoch_2(batch, ctx):
+        if ctx.step_index == 9:
+            raise Stop
+        return step(batch, ctx)
+
+    stages[0].step = crash_in_epoch_2
+    with pytest.raises(Stop):
+        train_tiny(crashing, stages, data, checkpoint_dir=folder)
+    checkpoint = load_plain(folder / "last.pt")
+    assert checkpoint["position"]["step"] > 0 and checkpoint["meter"] is not None  # a mid-epoch one
+    shared, data = tiny_training()
+    stages = shared.stages()
+    stages[0].reuse_key = "shared"
+    train_tiny(shared, stages, data, stage_cache_dir=folder / "stages", run_id="other")
+    (stage_file,) = (folder / "stages").glob("*.pt")
+    return Saved(final, checkpoint, stage_file.name, torch.load(stage_file, weights_only=True))
+
+
+def damaged_layout(keys, nested):
+    """Edits of a dict loaded from a checkpoint: drop a key, add one, or give a key (or a key of a
+    nested dict) a value of any plain kind, a tensor included."""
+    import torch
+
+    values = json_values | st.just(torch.zeros(3)) | st.just((1, 2)) | st.just(float("inf"))
+    top = st.sampled_from(sorted(keys))
+    edit = (st.tuples(st.just("drop"), top) | st.tuples(st.just("add"), st.text(max_size=8), values)
+            | st.tuples(st.just("set"), top, values) | st.tuples(st.just("set-nested"), st.sampled_from(nested), values))
+    return st.lists(edit, min_size=1, max_size=3)
+
+
+def apply_damage(state, edits):
+    import copy
+
+    state = copy.copy(state)
+    for edit in edits:
+        if edit[0] == "drop":
+            state.pop(edit[1], None)
+        elif edit[0] in ("add", "set"):
+            state[edit[1]] = edit[2]
+        else:
+            (outer, inner), value = edit[1], edit[2]
+            if isinstance(state.get(outer), dict):
+                state[outer] = {**state[outer], inner: value}
+    return state
+
+
+CHECKPOINT_KEYS = ["format", "position", "meter", "stage_names", "nets", "stages", "scaler", "rng", "stage_seconds",
+                   "reports", "history", "selection"]
+CHECKPOINT_NESTED = [("position", "stage"), ("position", "epoch"), ("position", "step"), ("meter", "epoch"),
+                     ("meter", "epoch_counts"), ("meter", "window_first"), ("rng", "numpy"), ("rng", "python")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(edits=damaged_layout(CHECKPOINT_KEYS, CHECKPOINT_NESTED))
+def test_any_damaged_checkpoint_is_named_moved_aside_and_the_run_finishes(saved_training, edits):
+    """Missing, extra or wrong-typed entries of last.pt: training never raises; either the checkpoint is
+    still usable (an edit that keeps its layout), or it is named in one warning, moved aside as
+    ``.unreadable``, and the run redone from the start ends with an uninterrupted run's weights."""
+    import torch
+
+    final, checkpoint = saved_training.final, saved_training.checkpoint
+    with tempfile.TemporaryDirectory() as folder:
+        last = pathlib.Path(folder) / "last.pt"
+        torch.save(apply_damage(checkpoint, edits), last)
+        method, data = tiny_training()
+        warnings = []
+        train_tiny(method, method.stages(), data, checkpoint_dir=pathlib.Path(folder), warn=warnings.append)
+        assert len(warnings) <= 1, warnings
+        if warnings:
+            assert str(last) in warnings[0] and "\n" not in warnings[0], warnings
+            assert (pathlib.Path(folder) / "last.pt.unreadable").exists()
+            for key, value in final.items():
+                assert torch.equal(method.nets.state_dict()[key], value), key
+
+
+STAGE_FILE_KEYS = ["format", "key", "run_id", "modules", "report", "history"]
+STAGE_FILE_NESTED = [("report", "name"), ("report", "epochs"), ("report", "steps"), ("report", "seconds"),
+                     ("report", "final_losses"), ("modules", "net")]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(edits=damaged_layout(STAGE_FILE_KEYS, STAGE_FILE_NESTED))
+def test_any_damaged_stage_file_is_named_moved_aside_and_the_stage_trained(saved_training, edits):
+    """The same for a stage file another run stored: reused when its layout still fits, or named in one
+    warning, moved aside, and the stage trained again (to an uninterrupted run's weights)."""
+    import torch
+
+    final, name, stored = saved_training.final, saved_training.stage_name, saved_training.stage_file
+    with tempfile.TemporaryDirectory() as folder:
+        stage_file = pathlib.Path(folder) / name
+        torch.save(apply_damage(stored, edits), stage_file)
+        method, data = tiny_training()
+        stages = method.stages()
+        stages[0].reuse_key = "shared"
+        warnings = []
+        reports = train_tiny(method, stages, data, stage_cache_dir=pathlib.Path(folder), run_id="this",
+                             warn=warnings.append)
+        assert len(warnings) <= 1, warnings
+        if warnings:
+            assert str(stage_file) in warnings[0] and "\n" not in warnings[0], warnings
+            assert stage_file.with_name(name + ".unreadable").exists() and reports[0].reused_from is None
+            for key, value in final.items():
+                assert torch.equal(method.nets.state_dict()[key], value), key

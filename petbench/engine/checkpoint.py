@@ -51,6 +51,7 @@ def move_aside(path: Path, reason: str, warn: Warn, then: str) -> None:
         where = f"moved to {target.name}"
     except OSError:
         where = "left in place"
+    reason = " ".join(reason.split())  # one line, whatever the file's content put in the reason
     warn(f"warning: {path} is unusable: {reason}; {where}; {then}")
 
 

@@ -29,6 +29,7 @@ from ..atomic import atomic_path, atomic_write_text
 from ..data.slices import TrainingData
 from ..errors import TrainingDiverged, UserError
 from ..method import SOURCES, Method, RunContext, Stage, TrainContext, is_scheduler_factory, steps_for
+from ..results.schema import checkpoint_problem, stage_file_problem
 from .checkpoint import (UnreadableFile, Warn, atomic_torch_save, derive_seed, first_line, load_plain, move_aside,
                          rng_state, seed_everything, set_rng_state)
 from .intervals import EVERY_EPOCH, CheckpointEvery
@@ -198,7 +199,10 @@ class CheckpointMismatch(Exception):
 
 def apply_checkpoint(state, method: Method, stages: list[Stage], scaler,
                      selection: Selection | None) -> tuple[Position, Done]:
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    problem = checkpoint_problem(state)  # its layout, before anything of it is applied (or compared)
+    if problem is not None:
+        raise CheckpointMismatch(f"it is not a checkpoint as petbench writes it ({problem})")
+    if state["format"] != FORMAT:
         raise CheckpointMismatch("it is not a checkpoint of this petbench version")
     if state.get("stage_names") != [s.name for s in stages]:
         raise CheckpointMismatch(f"its stages {state.get('stage_names')} are not this method's "
@@ -257,7 +261,10 @@ def load_stage(method: Method, stage: Stage, cache_file: Path, payload: str, dev
     initial = {name: copy.deepcopy(method.nets[name].state_dict()) for name in stage.modules}
     try:
         cached = load_plain(cache_file, device)
-        if not isinstance(cached, dict) or cached.get("format") != FORMAT or cached.get("key") != payload:
+        problem = stage_file_problem(cached)  # its layout, before any module is loaded (or compared)
+        if problem is not None:
+            raise CheckpointMismatch(f"it is not a stage result as petbench writes it ({problem})")
+        if cached["format"] != FORMAT or cached["key"] != payload:
             raise CheckpointMismatch("it is not the stored result of this stage")
         for name in stage.modules:
             method.nets[name].load_state_dict(cached["modules"][name])
@@ -510,8 +517,8 @@ def load_trained_weights(method: Method, checkpoint_dir: Path, device: torch.dev
         state = load_plain(path, device)
     except UnreadableFile as exc:
         raise UserError(f"{path} is unusable: {exc}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT \
-            or state.get("position", {}).get("stage") != len(state.get("stage_names", [None])):
+    if checkpoint_problem(state) is not None or state["format"] != FORMAT \
+            or state["position"]["stage"] != len(state.get("stage_names", [None])):
         raise UserError(f"{path} is not the checkpoint of a finished run of this petbench version")
     try:
         method.nets.load_state_dict(state["nets"])

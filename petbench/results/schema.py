@@ -8,7 +8,9 @@ bundle merged from another lab) is validated by the same functions:
 - :func:`record_problem` the same as one line or None;
 - :func:`metrics_problem` (a metrics file's bytes against its record: columns, numbers, the test
   split's subjects, the described metrics, duplicates, non-finite values, the seal);
-- :func:`validate_history` (``history.jsonl`` text) and :func:`validate_grid_state` (a grid state).
+- :func:`validate_history` (``history.jsonl`` text) and :func:`validate_grid_state` (a grid state);
+- :func:`checkpoint_problem` and :func:`stage_file_problem` (a training checkpoint's or a stored stage
+  result's top-level layout, as loaded with ``torch.load(weights_only=True)``), one line or None.
 
 Names that become paths (the run id, subject ids in the splits, which name ``predictions/<id>.nii.gz``)
 must be one safe path component (:data:`SAFE_NAME`).
@@ -22,7 +24,7 @@ import re
 from typing import Annotated, Any, Literal, Union
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from .reading import Damaged, parse_json
 
@@ -40,6 +42,7 @@ RunId = Annotated[str, StringConstraints(pattern=SAFE_NAME, max_length=200)]
 SubjectId = Annotated[str, StringConstraints(pattern=SAFE_NAME, max_length=128)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Count = Annotated[int, Field(ge=0, le=10**9)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 def is_safe_name(name: Any, max_length: int = 200) -> bool:
@@ -133,6 +136,8 @@ def first_error(exc: ValidationError) -> str:
     """A pydantic error as one line: where, what is wrong, what was there."""
     error = exc.errors(include_url=False)[0]
     where = ".".join(str(part) for part in error["loc"]) or "the file"
+    if not where.isprintable() or len(where) > 80:  # a key read from the file: never a line break in the message
+        where = ascii(where[:80])
     given = error.get("input")
     shown = repr(given) if not isinstance(given, (dict, list)) else type(given).__name__
     shown = shown if len(shown) <= 40 else shown[:39] + "…"
@@ -292,6 +297,121 @@ def validate_history(text: str) -> list[dict]:
             raise Damaged(f"line {number}: {first_error(exc)}") from None
         entries.append(entry)
     return entries
+
+
+# -- a checkpoint and a stored stage result (petbench.engine.trainer) ---------------------------------------
+# Tensors and the objects' own state dicts are left to ``load_state_dict`` (inside the trainer's guard);
+# these models check the layout the trainer indexes into, so a file that does not fit is named before
+# anything of it is applied, never a KeyError or TypeError half-way.
+class Closed(BaseModel):
+    """Strict types and no other fields: a file only petbench writes."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class CheckpointPosition(Closed):
+    stage: Count
+    epoch: Count
+    step: Count = 0
+
+
+class StageReportFields(Closed):
+    """``petbench.engine.trainer.StageReport``'s fields."""
+
+    name: Name
+    epochs: Count
+    steps: Count
+    seconds: Seconds
+    reused_from: str | None = None
+    final_losses: dict[str, Union[float, None]] | None = None
+
+
+class StageObjects(Closed):
+    optimizers: dict[str, dict[str, Any]]
+    schedulers: dict[str, dict[str, Any]]
+    state: dict[str, dict[str, Any]]
+
+
+class RngEntry(Open):
+    torch: Any
+    numpy: dict[str, Any]
+    python: Union[tuple[Any, ...], list[Any]]
+
+
+class MeterState(Closed):
+    """``petbench.engine.losses.LossMeter.state_dict()``: an epoch's loss sums (tensors or floats) so far."""
+
+    epoch: dict[str, Any]
+    epoch_counts: dict[str, Count]
+    window_first: Count
+
+    @model_validator(mode="after")
+    def sums_are_numbers(self):
+        for name, value in self.epoch.items():
+            if not (type(value) is float or type(value).__name__ == "Tensor"):
+                raise ValueError(f"meter.epoch.{ascii(name[:40])} is a {type(value).__name__}, not a loss sum")
+        if set(self.epoch) != set(self.epoch_counts):
+            raise ValueError("meter.epoch and meter.epoch_counts name different losses")
+        return self
+
+
+class CheckpointLayout(Closed):
+    format: int
+    position: CheckpointPosition
+    meter: MeterState | None = None
+    stage_names: list[Name]
+    nets: dict[str, Any]
+    stages: list[StageObjects]
+    scaler: dict[str, Any]
+    rng: RngEntry | None = None
+    stage_seconds: Seconds
+    reports: list[StageReportFields]
+    history: list[HistoryEntry] = []
+    selection: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def consistent(self):
+        if (self.position.epoch > 0 or self.position.step > 0) and self.rng is None:
+            raise ValueError("rng is missing (a checkpoint inside a stage needs its RNG state)")
+        if self.position.step > 0 and self.meter is None:
+            raise ValueError("meter is missing (a mid-epoch checkpoint needs the epoch's loss sums)")
+        if len(self.stages) != len(self.stage_names):
+            raise ValueError(f"{len(self.stages)} stage states for {len(self.stage_names)} stages")
+        if self.position.stage > len(self.stage_names) or len(self.reports) > len(self.stage_names):
+            raise ValueError(f"position or reports beyond its {len(self.stage_names)} stages")
+        return self
+
+
+class StageFileLayout(Closed):
+    format: int
+    key: str
+    run_id: str = ""
+    modules: dict[str, dict[str, Any]]
+    report: StageReportFields | None = None
+    history: list[HistoryEntry] = []
+
+
+def layout_problem(model: type[BaseModel], data: Any, what: str) -> str | None:
+    if not isinstance(data, dict):
+        return f"a {type(data).__name__}, not {what} (a dict)"
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        if error["type"] == "value_error":  # a model's own check: its message says where
+            return str(error["ctx"]["error"])
+        return first_error(exc)
+    return None
+
+
+def checkpoint_problem(state: Any) -> str | None:
+    """What makes a loaded checkpoint's layout unusable, as one line, or None."""
+    return layout_problem(CheckpointLayout, state, "a checkpoint")
+
+
+def stage_file_problem(cached: Any) -> str | None:
+    """What makes a loaded stage file's layout unusable, as one line, or None."""
+    return layout_problem(StageFileLayout, cached, "a stage result")
 
 
 # -- a conversion cache's sidecar (udpet, folder) --------------------------------------------------------

@@ -119,7 +119,12 @@ class ConversionCache:
             return None
 
     def discard(self, *paths: Path, reason: str) -> None:
-        logger.warning("corrupt cache entry %s (%s); rebuilding it", paths[0], reason)
+        """Delete a damaged entry, in one warning line naming its file. Never an error: an entry's key holds
+        its source's signature (names, sizes, mtimes), so a changed source file is a new key, never a
+        mismatch; a mismatch is the cache's own damage, and the user's files, unchanged, are read again."""
+        line = " ".join(str(reason).split())
+        logger.warning("conversion cache entry %s is damaged (%s); it is deleted and converted again from the "
+                       "source files", paths[0], line if len(line) <= 160 else line[:159] + "…")
         for path in paths:
             try:
                 path.unlink()
