@@ -12,21 +12,6 @@ from ..results.record import find_records, report_problems, warn_line
 from ..runner import DEFAULT_RESULTS
 
 
-def grid_run_ids(results: Path, grid: str) -> list[str]:
-    """The finished runs of a grid (built-in name, grid name or TOML file), in its cell order."""
-    from ..grids.run_grid import GridState
-    from ..grids.spec import load_toml_grid
-
-    name = load_toml_grid(Path(grid)).name if grid.lower().endswith(".toml") else grid
-    state = GridState(results, name)
-    if not state.path.is_file():
-        raise UserError(f"--grid {grid}: no grid {name!r} in {results} (no {state.path}); run "
-                        f"`petbench grid {grid} --results {results}` first, or give --run ID")
-    finished = [entry["run_id"] for entry in state.data["cells"].values()
-                if entry.get("status") == "finished" and entry.get("run_id")]
-    return list(dict.fromkeys(finished))
-
-
 def export(
     out: Path = typer.Option(..., "--out", help="The bundle to write (a .tar.gz file)."),
     results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of run records."),
@@ -46,7 +31,9 @@ def export(
     problems: list[str] = []
     records = {r.run_id: r for r in find_records(results, problems=problems)}
     report_problems(problems, strict, warn_line)
-    wanted = list(run or []) + [rid for name in grid or [] for rid in grid_run_ids(results, name)]
+    from ..grids.run_grid import finished_run_ids  # lazy: the grid machinery is heavy to import
+
+    wanted = list(run or []) + [rid for name in grid or [] for rid in finished_run_ids(results, name)]
     if every:
         wanted += list(records)
     missing = [rid for rid in wanted if rid not in records]

@@ -108,16 +108,9 @@ def warn(line: str) -> None:
 
 
 def grid_run_ids(results: Path, grid: str) -> set[str]:
-    from ..grids.run_grid import GridState
-    from ..grids.spec import load_toml_grid
+    from ..grids.run_grid import finished_run_ids  # lazy: the grid machinery is heavy to import
 
-    name = load_toml_grid(Path(grid)).name if grid.lower().endswith(".toml") else grid
-    state = GridState(results, name)
-    if not state.path.is_file():
-        raise UserError(f"--grid {grid}: no grid {name!r} in {results} (no {state.path}); run "
-                        f"`petbench grid {grid} --results {results}` first")
-    return {entry["run_id"] for entry in state.data["cells"].values()
-            if isinstance(entry, dict) and entry.get("status") == "finished" and isinstance(entry.get("run_id"), str)}
+    return set(finished_run_ids(results, grid))
 
 
 def add_to(app: typer.Typer) -> None:

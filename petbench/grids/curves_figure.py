@@ -39,17 +39,9 @@ def grid_runs(results: Path, grid: str) -> list[Path]:
     """The finished runs of grid ``grid`` (a built-in name, a grid's name or its TOML file) under
     ``results`` that kept training curves, in the grid's cell order (runs that trained nothing, such
     as the low-dose input, have none)."""
-    from .run_grid import GridState
-    from .spec import load_toml_grid
+    from .run_grid import finished_run_ids  # lazy: the grid machinery is heavy to import
 
-    name = load_toml_grid(Path(grid)).name if grid.lower().endswith(".toml") else grid
-    state = GridState(results, name)
-    if not state.path.is_file():
-        raise UserError(f"--grid {grid}: no grid {name!r} in {results} (no {state.path}); run "
-                        f"`petbench grid {grid} --results {results}` first, or give --run ID")
-    finished = [entry["run_id"] for entry in state.data["cells"].values()
-                if entry.get("status") == "finished" and entry.get("run_id")]
-    runs = [Path(results) / run_id for run_id in dict.fromkeys(finished)]
+    runs = [Path(results) / run_id for run_id in finished_run_ids(results, grid)]
     with_curves = [run for run in runs if (run / HISTORY_NAME).is_file()]
     if not with_curves:
         raise UserError(f"--grid {grid}: none of its {len(runs)} finished run(s) in {results} kept training curves "

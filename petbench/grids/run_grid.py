@@ -114,6 +114,22 @@ class GridState:
         atomic_write_json(self.path, self.data)
 
 
+def finished_run_ids(results: Path, grid: str) -> list[str]:
+    """The finished runs of grid ``grid`` (a built-in name, a grid's name or its TOML file) under
+    ``results``, in the grid's cell order: what ``export --grid``, ``report --grid`` and ``figure curves
+    --grid`` read. A grid never run there is one ``Error:`` line."""
+    from .spec import load_toml_grid
+
+    name = load_toml_grid(Path(grid)).name if grid.lower().endswith(".toml") else grid
+    state = GridState(results, name)
+    if not state.path.is_file():
+        raise UserError(f"--grid {grid}: no grid {name!r} in {results} (no {state.path}); run "
+                        f"`petbench grid {grid} --results {results}` first, or give --run ID")
+    finished = [entry["run_id"] for entry in state.data["cells"].values()
+                if isinstance(entry, dict) and entry.get("status") == "finished" and isinstance(entry.get("run_id"), str)]
+    return list(dict.fromkeys(finished))
+
+
 # -- planning -------------------------------------------------------------------------------------------------
 def resolve_grid_preset(spec: GridSpec, executor: str, gpus_per_job: int = 0) -> tuple[str, str]:
     """``auto`` is resolved once for the whole grid: ``paper`` where the cells will have a GPU (here,
