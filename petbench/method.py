@@ -171,6 +171,10 @@ class Method:
     #: ``{table: position}`` or ``{table: (position, label)}``, e.g. ``{1: (70, "Mine (ours)")}``;
     #: rows are sorted by position, the label defaults to ``display_name``
     table_places: ClassVar[dict[int, int | tuple[int, str]]] = {}
+    #: a row beyond the paper's table (e.g. a classical post-filter): the ``table1``/``table2`` grids run it
+    #: only when asked (``petbench grid table1 --with-optional``, or ``--methods`` naming it); tables show
+    #: its runs whenever the results hold them, and the label-efficiency grid always includes it
+    table_optional: ClassVar[bool] = False
     #: in each table it has a place in, the row the others are tested against (Wilcoxon p-values)
     table_reference: ClassVar[bool] = False
     #: ``{table: label}`` for the figure of that table (Figure 3 for 1, Figure 4 for 2), default its table label

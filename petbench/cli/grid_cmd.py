@@ -47,7 +47,10 @@ def grid(
     val_metric: Optional[str] = typer.Option(None, "--val-metric", help="With --n-val: the selection metric "
                                              "(default psnr)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: all)."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Run only these of the grid's methods (comma-separated)."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Run only these of the grid's methods "
+                                          "(comma-separated; may name a table's optional rows)."),
+    with_optional: bool = typer.Option(False, "--with-optional", help="table1/table2: also run the rows beyond the "
+                                       "paper's that methods declare optional (e.g. the classical post-filters)."),
     results: Path = typer.Option(DEFAULT_RESULTS, "--results", help="Folder of run records."),
     executor: str = typer.Option("local", "--executor", "-x", help="local, slurm, or submitit-local (submitit's "
                                  "local executor: SLURM's code path without a cluster)."),
@@ -107,8 +110,9 @@ def grid(
         datasets = [type(v)(v.name, {**v.options, **extra}) for v in parse_entry(dataset, "dataset")]
     elif dataset_option or data_root is not None:
         raise UserError("-D/--data-root need --dataset")
+    wanted = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     spec = resolve_grid(
-        name, datasets,
+        name, datasets, optional=with_optional or bool(wanted),
         seeds=parse_int_list(seeds, "--seeds") if seeds is not None else None,
         drfs=parse_int_list(drf, "--drf") if drf is not None else None,
         preset=preset, n_train=parse_int_list(n_train, "--n-train") if n_train is not None else None,
@@ -117,7 +121,6 @@ def grid(
         metrics=[m.strip() for m in metrics.split(",") if m.strip()] if metrics else None,
         device=device, precision=precision, save_predictions=False if no_predictions else None,
         compile=True if compile_modules else None)
-    wanted = [m.strip() for m in methods.split(",") if m.strip()] if methods else None
     if wanted:
         known = {m.name for m in spec.methods} | {m.label for m in spec.methods}
         missing = [m for m in wanted if m not in known]

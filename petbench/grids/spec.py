@@ -346,8 +346,9 @@ def shorten(value: Any, width: int = 60) -> str:
 
 
 # -- built-in grids and TOML files ------------------------------------------------------------------
-def builtin_methods(host: PluginHost, grid: BuiltinGrid) -> list[str]:
-    """The installed methods that declare a place in ``grid``, in the order of their places (then names).
+def builtin_methods(host: PluginHost, grid: BuiltinGrid, optional: bool = False) -> list[str]:
+    """The installed methods that declare a place in ``grid``, in the order of their places (then names);
+    in a table's grid, the rows a method declares optional (``Method.table_optional``) only if ``optional``.
     A method whose plugin fails to load cannot say; ``petbench plugins`` shows why."""
     placed = []
     for name in host.methods.names():
@@ -357,6 +358,8 @@ def builtin_methods(host: PluginHost, grid: BuiltinGrid) -> list[str]:
             continue
         if grid.efficiency:
             place = getattr(cls, "efficiency_place", None)
+        elif getattr(cls, "table_optional", False) and not optional:
+            place = None
         else:
             place = places_of(cls).get(grid.table, (None, ""))[0]
         if place is not None:
@@ -365,12 +368,12 @@ def builtin_methods(host: PluginHost, grid: BuiltinGrid) -> list[str]:
 
 
 def builtin_grid(name: str, datasets: list[Variant] | None, host: PluginHost | None = None,
-                 **settings: Any) -> GridSpec:
+                 optional: bool = False, **settings: Any) -> GridSpec:
     grid = BUILTIN_GRIDS[name]
     if not datasets:
         raise UserError(f"grid {name} needs a dataset: add --dataset phantom (built in) or --dataset udpet "
                         f"--data-root DIR")
-    methods = builtin_methods(host or get_host(), grid)
+    methods = builtin_methods(host or get_host(), grid, optional)
     if not methods:
         what = "efficiency_place" if grid.efficiency else f"table_places with table {grid.table}"
         raise UserError(f"grid {name}: no installed method declares a place in it ({what}); install the "
@@ -483,11 +486,12 @@ def as_list(value: Any) -> list:
 
 
 def resolve_grid(grid: str, datasets: list[Variant] | None = None, host: PluginHost | None = None,
-                 **settings: Any) -> GridSpec:
+                 optional: bool = False, **settings: Any) -> GridSpec:
     """A built-in grid (``table1``, ``table2``, ``label-efficiency``: its methods from ``host``, default
-    the CLI's) or a TOML file; ``datasets`` and ``settings`` (when not ``None``) override the grid's."""
+    the CLI's; a table's optional rows only if ``optional``) or a TOML file; ``datasets`` and ``settings``
+    (when not ``None``) override the grid's."""
     if grid in BUILTIN_GRIDS:
-        return builtin_grid(grid, datasets, host, **settings)
+        return builtin_grid(grid, datasets, host, optional, **settings)
     path = Path(grid)
     if path.suffix.lower() != ".toml" and not path.exists():
         raise UserError(f"unknown grid {grid!r}: use {builtin_names()} or the path of a TOML file (docs/grids.md)")

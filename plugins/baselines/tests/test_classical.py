@@ -154,12 +154,30 @@ def test_bad_options_are_user_errors(options, words):
         GaussianFilter(options)
 
 
-def test_the_filters_have_their_table_group_and_are_in_the_label_efficiency_grid():
+def test_the_filters_are_in_table1_when_asked_in_their_group_and_always_in_the_label_efficiency_grid():
     from petbench.grids.spec import BUILTIN_GRIDS, builtin_methods
 
     host = isolated_host(plugin)
     efficiency = builtin_methods(host, BUILTIN_GRIDS["label-efficiency"])
-    table1 = builtin_methods(host, BUILTIN_GRIDS["table1"])
+    asked = builtin_methods(host, BUILTIN_GRIDS["table1"], optional=True)
     expected = ["gaussian", "nlm"] + (["bm3d"] if bm3d_available() else [])
     assert [m for m in efficiency if m in expected] == expected
-    assert table1[:len(expected) + 2] == ["lpet", *expected, "cyclegan"]  # after LPET, before the networks
+    assert asked[:len(expected) + 2] == ["lpet", *expected, "cyclegan"]  # after LPET, before the networks
+    by_default = builtin_methods(host, BUILTIN_GRIDS["table1"])
+    assert by_default[:2] == ["lpet", "cyclegan"] and not set(expected) & set(by_default)
+
+
+def test_grid_table1_runs_the_filters_only_with_optional_or_named(tmp_path):
+    from typer.testing import CliRunner
+
+    from petbench.cli import create_app
+
+    def cells(*extra):
+        result = CliRunner(env={"COLUMNS": "200"}).invoke(create_app(), ["grid", "table1", "--dataset", "phantom", "-D", "size=32", "--status",
+                                          "--results", str(tmp_path), *extra])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "nlm" not in cells() and "gaussian" not in cells()
+    assert "nlm" in cells("--with-optional") and "gaussian" in cells("--with-optional")
+    assert "gaussian" in cells("--methods", "lpet,gaussian")

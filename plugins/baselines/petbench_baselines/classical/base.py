@@ -32,6 +32,8 @@ class ClassicalFilter(Method):
     #: the filters are a published library's; Table I places them as a group after the LPET row (10) and
     #: before the networks (20 ...): 11, 12, 13
     provenance = "library"
+    #: not in the paper's Table I: run there only when asked (``petbench grid table1 --with-optional``)
+    table_optional = True
 
     def __init__(self, options=None, preset=None) -> None:
         super().__init__(options, preset)
