@@ -15,17 +15,9 @@ from petbench.engine.compile import compile_method
 from petbench.runner import RunConfig, execute
 from petbench.testing.toys import TOY_PLUGIN, TinyMethod, isolated_host
 
-from test_compile import slices
+from test_compile import fresh_dynamo, slices  # noqa: F401 (fresh_dynamo: an autouse fixture)
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def fresh_dynamo():
-    torch._dynamo.reset()
-    counters.clear()
-    yield
-    torch._dynamo.reset()
 
 
 class PerModule(TinyMethod):
