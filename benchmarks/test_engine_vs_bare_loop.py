@@ -218,11 +218,11 @@ def overhead_bare(lpet, spet) -> Clock:
     return clock
 
 
-def overhead_engine(lpet, spet) -> Clock:
+def overhead_engine(lpet, spet, method=None) -> Clock:
     from petbench.data.slices import TrainingData
     from petbench.engine import train
 
-    method = overhead_setup()
+    method = method or overhead_setup()
     stages = method.stages()
     with Clock() as clock:
         (report,) = train(method, stages, TrainingData({"lpet": lpet, "spet": spet}), seed=0, device=DEVICE,
@@ -297,16 +297,7 @@ def null_bare(lpet, spet) -> Clock:
 
 
 def null_engine(lpet, spet) -> Clock:
-    from petbench.data.slices import TrainingData
-    from petbench.engine import train
-
-    method, _ = null_setup()
-    stages = method.stages()
-    with Clock() as clock:
-        (report,) = train(method, stages, TrainingData({"lpet": lpet, "spet": spet}), seed=0, device=torch.device("cpu"),
-                          progress=False)
-    assert report.steps == OVERHEAD_STEPS
-    return clock
+    return overhead_engine(lpet, spet, null_setup()[0])
 
 
 def test_engine_loop_work_per_step(benchmark):

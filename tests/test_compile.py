@@ -23,12 +23,7 @@ CPU = torch.device("cpu")
 BACKENDS = ["aot_eager"] + (["inductor"] if os.environ.get("PETBENCH_TEST_INDUCTOR") else [])
 
 
-@pytest.fixture(autouse=True)
-def fresh_dynamo():
-    torch._dynamo.reset()
-    counters.clear()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 def slices():

@@ -15,9 +15,10 @@ from petbench.engine.compile import compile_method
 from petbench.runner import RunConfig, execute
 from petbench.testing.toys import TOY_PLUGIN, TinyMethod, isolated_host
 
-from test_compile import fresh_dynamo, slices  # noqa: F401 (fresh_dynamo: an autouse fixture)
+from test_compile import slices
 
 CPU = torch.device("cpu")
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 class PerModule(TinyMethod):

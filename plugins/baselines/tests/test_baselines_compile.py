@@ -11,13 +11,7 @@ from petbench_baselines.argan import ARGAN
 from petbench_baselines.autocontext import AutoContext
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def fresh_dynamo():
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 def data(size=16, n=12):

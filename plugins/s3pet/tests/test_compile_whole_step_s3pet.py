@@ -11,13 +11,7 @@ from petbench.method import RunContext
 from petbench_s3pet.method import S3PET
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def fresh_dynamo():
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 def trained(compiled: bool):
