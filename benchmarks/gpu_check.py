@@ -6,7 +6,8 @@
 
 ``step``: every stage of the method's ``paper`` preset, one optimiser step as the engine makes it (bf16
 autocast, the scaler's update) on 128² slices, eager and compiled by ``compile_method`` (inductor, CUDA
-graphs and channels_last on a GPU); the mean ms after warm-up, the FLOPs of one step (counted by
+graphs and channels_last on a GPU; whole steps where each stage's trial step on random slices allows it,
+else per module, as ``compile`` in ``step-<method>.json`` says); the mean ms after warm-up, the FLOPs of one step (counted by
 ``torch.utils.flop_counter`` on the eager step) and so the achieved TFLOP/s of each, and its share of the
 bf16 peak (``--peak-tflops``; 989 = NVIDIA's dense BF16 Tensor Core figure for the H100 SXM). With
 ``--device cpu`` it is a smoke run of the same code: ``quick`` preset, 32² slices, fp32, the
@@ -120,9 +121,8 @@ def measure_steps(method_name: str, device_name: str, out_file: Path) -> dict:
                                         "eager_ms": ms}
     write_json(out_file, result)  # the eager figures stay if compiling runs out of time
     method, stages = build()
-    report = compile_method(method, stages, device, amp, backend=s["backend"])
-    result["compile"] = {"backend": report.backend, "mode": report.mode, "channels_last": report.channels_last,
-                         "compiled": report.compiled}
+    report = compile_method(method, stages, device, amp, backend=s["backend"], data=trial_data(stages, s["size"]))
+    result["compile"] = report.as_dict()  # whole steps or per module, and why, per stage
     for stage in stages:
         ms, warm_s = mean_ms(runner(method, stage))
         entry = result["stages"][stage.name]
@@ -130,6 +130,18 @@ def measure_steps(method_name: str, device_name: str, out_file: Path) -> dict:
         for kind in ("eager", "compiled"):
             entry[f"{kind}_tflops"] = entry["flops"] / (entry[f"{kind}_ms"] / 1000) / 1e12
     return result
+
+
+def trial_data(stages, size: int):
+    """Random slices for ``compile_method``'s trial step of each stage (every source, two batches' worth)."""
+    import torch
+
+    from petbench.data.slices import TrainingData
+
+    count = 2 * max(stage.batch_size for stage in stages)
+    generator = torch.Generator().manual_seed(0)
+    return TrainingData({key: torch.rand(count, 1, size, size, generator=generator)
+                         for key in ("lpet", "spet", "lpet_u", "spet_u")})
 
 
 def gpu_name(device) -> str:

@@ -22,6 +22,12 @@ zero_grad, backward, step), alternating for ``BENCH_OVERHEAD_ROUNDS`` rounds (de
 bare) CPU time of the fastest round of each, per step. Target: at most 20 µs (asserted; every round is
 in ``extra_info``).
 
+``test_engine_loop_work_per_step``: the same with a null step (it returns one new 0-d loss and trains
+nothing), against a bare loop that only slices the order, gathers the two batches and makes the loss:
+what is left is the engine's loop, batches and loss bookkeeping alone, a few microseconds that a loaded
+machine blurs far less than the difference of two ~200 µs steps. Nothing is asserted; the figure is
+printed and in ``extra_info``.
+
 ``test_mallopt_on_the_bare_loop``: the same bare loop in fresh processes, with malloc as glibc leaves
 it, with ``MALLOC_MMAP_THRESHOLD_`` raised in the environment, and with petbench's ``mallopt`` calls.
 Each process runs the loop once and reports its time; the ratios are what to compare.
@@ -212,11 +218,11 @@ def overhead_bare(lpet, spet) -> Clock:
     return clock
 
 
-def overhead_engine(lpet, spet) -> Clock:
+def overhead_engine(lpet, spet, method=None) -> Clock:
     from petbench.data.slices import TrainingData
     from petbench.engine import train
 
-    method = overhead_setup()
+    method = method or overhead_setup()
     stages = method.stages()
     with Clock() as clock:
         (report,) = train(method, stages, TrainingData({"lpet": lpet, "spet": spet}), seed=0, device=DEVICE,
@@ -254,6 +260,59 @@ def test_engine_overhead_per_step(benchmark):
           f"rounds (cpu s): bare {[round(c.cpu, 3) for c in bare]}, engine {[round(c.cpu, 3) for c in engine]}")
     assert per_step["cpu"] <= OVERHEAD_TARGET_US, \
         f"the engine spends {per_step['cpu']:.1f} µs per step over a bare loop (target <= {OVERHEAD_TARGET_US:g})"
+
+
+def null_setup():
+    from petbench import Method, Stage
+
+    loss = torch.tensor(0.5)
+
+    class Null(Method):
+        name = "null-step"
+        defaults = {}
+
+        def __init__(self):
+            super().__init__({}, None)
+            self.nets["net"] = Scale()
+
+        def stages(self):
+            return [Stage("train", lambda batch, ctx: {"l1": loss * 1}, {}, modules=("net",), epochs=1, batch_size=2)]
+
+        def predict(self, lpet):
+            return lpet
+    return Null(), loss
+
+
+def null_bare(lpet, spet) -> Clock:
+    _, loss = null_setup()
+    generator = torch.Generator().manual_seed(0)
+    with Clock() as clock:
+        order = torch.randperm(len(lpet), generator=generator)
+        for step in range(OVERHEAD_STEPS):
+            index = order[step * 2:step * 2 + 2]
+            batch = {"lpet": lpet[index], "spet": spet[index]}
+            losses = {"l1": loss * 1}
+    assert batch and losses
+    return clock
+
+
+def null_engine(lpet, spet) -> Clock:
+    return overhead_engine(lpet, spet, null_setup()[0])
+
+
+def test_engine_loop_work_per_step(benchmark):
+    torch.set_num_threads(1)
+    lpet, spet = overhead_data()
+    bare, engine = [], []
+    null_bare(lpet, spet), null_engine(lpet, spet)
+
+    benchmark.pedantic(lambda: engine.append(null_engine(lpet, spet)), setup=lambda: bare.append(null_bare(lpet, spet)),
+                       rounds=OVERHEAD_ROUNDS, warmup_rounds=0)
+    fastest = 1e6 * (min(c.cpu for c in engine) - min(c.cpu for c in bare)) / OVERHEAD_STEPS
+    pairs = sorted(1e6 * (e.cpu - b.cpu) / OVERHEAD_STEPS for b, e in zip(bare, engine))
+    benchmark.extra_info.update(loop_us_cpu=round(fastest, 2), loop_us_cpu_paired_median=round(pairs[len(pairs) // 2], 2))
+    print(f"\nengine loop work with a null step: {fastest:.1f} µs per step CPU time (median of adjacent pairs "
+          f"{pairs[len(pairs) // 2]:.1f} µs), on a bare null step of {1e6 * min(c.cpu for c in bare) / OVERHEAD_STEPS:.1f} µs")
 
 
 def test_mallopt_on_the_bare_loop():

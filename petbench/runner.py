@@ -158,11 +158,15 @@ def execute(host: PluginHost, config: RunConfig, results_dir: Path = DEFAULT_RES
             method.nets.to(device)
             stages = call_stages(method, run_context)
         validate_stages(stages, method)
+        check_protocol_feeds(method.name, stages, splits)
         compiled = None
         if config.compile:  # after stages(): its optimisers and any copies of modules exist
+            with plugin_code("dataset", dataset_entry, "loading data"):
+                training = data.training(sorted({source for stage in stages for source in stage.sources}))
             with plugin_code("method", method_entry, "compilation"):
-                compiled = compile_method(method, stages, device, amp_dtype).as_dict()
-        check_protocol_feeds(method.name, stages, splits)
+                report = compile_method(method, stages, device, amp_dtype, data=training, run=run_context)
+            log(report.line())
+            compiled = report.as_dict()
         return train_and_record(host, config, results_dir, run_dir, identity, method, stages, splits, method_entry,
                                 dataset, dataset_entry, metrics, metric_entries, parameters, extras, device,
                                 amp_dtype, preset, preset_note, force=force, progress=progress, log=log, warn=warn,

@@ -23,12 +23,7 @@ CPU = torch.device("cpu")
 BACKENDS = ["aot_eager"] + (["inductor"] if os.environ.get("PETBENCH_TEST_INDUCTOR") else [])
 
 
-@pytest.fixture(autouse=True)
-def fresh_dynamo():
-    torch._dynamo.reset()
-    counters.clear()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 def slices():
@@ -125,7 +120,7 @@ def test_run_compile_is_recorded_equal_and_not_part_of_the_identity(tmp_path, mo
     eager, compiled = records[False], records[True]
     assert compiled.run_id == eager.run_id
     assert eager.data["config"]["compile"] is None
-    assert compiled.data["config"]["compile"]["compiled"] == ["net"]
+    assert compiled.data["config"]["compile"]["whole_step"]  # tests/test_compile_whole_step.py
     assert counters["frames"]["ok"] >= 1
     for name, stats in eager.summary.items():
         assert compiled.summary[name]["mean"] == pytest.approx(stats["mean"], rel=1e-4, abs=1e-6), name
@@ -150,7 +145,7 @@ def test_cli_compile_flags_reach_the_run_and_the_grid(tmp_path, monkeypatch):
         set_host(None)
     assert result.exit_code == 0, result.output
     (record,) = find_records(tmp_path)
-    assert record.data["config"]["compile"]["compiled"] == ["net"]
+    assert record.data["config"]["compile"]["stages"][0]["whole_step"]
     grid = tmp_path / "g.toml"
     grid.write_text('methods = ["tiny-cnn"]\ndataset = "tiny"\ndrf = 4\n')
     assert resolve_grid(str(grid), compile=True).run_config(resolve_grid(str(grid)).cells()[0]).compile

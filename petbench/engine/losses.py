@@ -65,7 +65,9 @@ def window_sums(steps: list[Mapping[str, Any]]) -> tuple[dict[str, Any], dict[st
         flat = [value for losses in steps for value in losses.values()]
         if all(torch.is_tensor(v) and v.numel() == 1 for v in flat) \
                 and len({(v.device, v.dtype) for v in flat}) == 1:
-            total = torch.stack([v.detach().reshape(()) for v in flat]).view(len(steps), len(names)).float().sum(0)
+            with torch.no_grad():  # no per-value detach; and no per-value reshape when they are 0-d
+                stacked = torch.stack(flat if all(v.dim() == 0 for v in flat) else [v.reshape(()) for v in flat])
+            total = stacked.view(len(steps), len(names)).float().sum(0)
             return dict(zip(names, total.unbind())), {name: len(steps) for name in names}
     sums: dict[str, Any] = {}
     counts: dict[str, int] = {}

@@ -313,7 +313,7 @@ def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, se
                                                        start=start), start=start):
                 ctx.step_index = epoch * steps + step_index
                 raw = call(batch, ctx)
-                if ctx.stepped and scaling:  # the fp16 loss scale adapts once per step, after all its updates
+                if scaling and ctx.stepped:  # the fp16 loss scale adapts once per step, after all its updates
                     scaler.update()
                     ctx.stepped = False
                 if per_step:
@@ -328,9 +328,10 @@ def run_stage(method, stages: list[Stage], index: int, data: TrainingData, *, se
                     meter.window_first = step_index + 1
                     if last:
                         losses = epoch_means
-                    bar.update(task, advance=step_index + 1 - shown, description=f"{stage.name} {epoch + 1}/{stage.epochs} "
-                               + " ".join(f"{k}={v:.4g}" for k, v in window.items()))
-                    shown = step_index + 1
+                    if progress:
+                        bar.update(task, advance=step_index + 1 - shown, description=f"{stage.name} {epoch + 1}/"
+                                   f"{stage.epochs} " + " ".join(f"{k}={v:.4g}" for k, v in window.items()))
+                        shown = step_index + 1
                     if not last and due.due():
                         save(checkpoint_path, method, stages,
                              Position(index, epoch, seconds + time.perf_counter() - started, step_index + 1,
@@ -466,32 +467,44 @@ def batches(stage: Stage, data: TrainingData, steps: int, seed: int, device: tor
     """Shuffled batches of the first source; the other sources are drawn independently. A batch depends
     only on the epoch's seed and its step, so ``start`` resumes an epoch mid-way with the same batches.
     Everything that does not change between steps (each order on its slices' device, which tensors
-    need a copy to ``device``) is settled once per epoch: a step only slices and gathers."""
+    need a copy to ``device``, every step's indices) is settled once per epoch: a step only gathers."""
     generator = torch.Generator().manual_seed(seed)
     orders = {source: torch.randperm(data.count(source), generator=generator) for source in stage.sources}
-    size = stage.batch_size
-    plan = []  # per source: its length, and per device its order and its (key, slices, copied?) entries
+    plan = []  # per source and slices' device: every step's indices and its (key, slices, copied?) entries
     for source, order in orders.items():
         per_device: dict[torch.device, list] = {}
         for key in SOURCES[source]:
             tensor = data.tensors[key]
             per_device.setdefault(tensor.device, []).append((key, tensor, tensor.device != device))
-        plan.append((len(order), [(order.to(where), entries) for where, entries in per_device.items()]))
-    for step in range(start, steps):
+        plan.extend((step_indices(order.to(where), stage.batch_size, start, steps), entries)
+                    for where, entries in per_device.items())
+    for position in range(steps - start):
         batch = {}
-        first = step * size
-        for length, placed in plan:
-            begin = first % length
-            taken = min(size, length - begin)
-            wrap = taken < min(size, length)  # wrap around for a short source
-            for order, entries in placed:
-                index = order[begin:begin + size]
-                if wrap:
-                    index = torch.cat([index, order[:size - taken]])
-                for key, tensor, copy in entries:
-                    picked = tensor[index]
-                    batch[key] = picked.to(device, non_blocking=True) if copy else picked
+        for rows, entries in plan:
+            index = rows[position]
+            for key, tensor, copy in entries:
+                picked = tensor[index]
+                batch[key] = picked.to(device, non_blocking=True) if copy else picked
         yield batch
+
+
+def step_indices(order: torch.Tensor, size: int, start: int, steps: int):
+    """The indices into the slices of steps ``start`` … ``steps - 1``: ``size`` consecutive entries of
+    ``order`` from ``step * size``, wrapping around a short source (one that holds fewer slices than a
+    batch gives what it has, and then wraps)."""
+    length = len(order)
+    if length >= size:
+        begins = torch.arange(start, max(start, steps), device=order.device) * size % length
+        extended = torch.cat([order, order[:size]])
+        return extended[begins[:, None] + torch.arange(size, device=order.device)].unbind(0)
+    rows = []
+    for step in range(start, steps):
+        begin = step * size % length
+        index = order[begin:begin + size]
+        if length - begin < length:
+            index = torch.cat([index, order[:size - (length - begin)]])
+        rows.append(index)
+    return rows
 
 
 def set_train_mode(method: Method, stage: Stage) -> None:

@@ -10,6 +10,8 @@ Installed with petbench, so any test suite has these fixtures without a conftest
 - ``petbench_cli``: ``petbench_cli("run", "--method", ...)`` invokes the command line on the
   current host (``petbench_host`` unless a factory host was made) and returns Click's result.
 - ``tiny_dataset``: a :class:`petbench.testing.TinyDataset` with a few small subjects.
+- ``fresh_dynamo``: ``torch.compile``'s caches and counters emptied before the test, the caches after
+  (for tests of ``--compile``: ``pytestmark = pytest.mark.usefixtures("fresh_dynamo")``).
 
 The conformance checks themselves are plain functions: see :mod:`petbench.testing.conformance`.
 """
@@ -54,3 +56,14 @@ def petbench_cli(petbench_host):
 @pytest.fixture
 def tiny_dataset():
     return TinyDataset(n_subjects=6, size=16, depth=8)
+
+
+@pytest.fixture
+def fresh_dynamo():
+    import torch
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    yield
+    torch._dynamo.reset()
